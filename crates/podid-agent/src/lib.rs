@@ -1,0 +1,2 @@
+//! podid-agent
+#![forbid(unsafe_code)]

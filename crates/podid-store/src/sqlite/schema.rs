@@ -1,0 +1,117 @@
+//! Opening connections and versioned migrations.
+//!
+//! Schema (version = `PRAGMA user_version` = number of [`MIGRATIONS`] applied):
+//! * `kv`: one row per live key; `create_revision`/`mod_revision` as in etcd.
+//! * `meta`: `('revision', n)` holds the store revision. It is stored, not derived from
+//!   `max(kv.mod_revision)`, because a delete advances the revision while removing its row.
+//! * `audit_event` + `audit_resource`: the audit log, keyed for newest-first keyset pages.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::{Error, Result};
+
+/// Applied in order, each once; append new entries, never edit shipped ones.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: key-value space and its revision counter.
+    "CREATE TABLE kv (
+        key TEXT PRIMARY KEY NOT NULL,
+        value BLOB NOT NULL,
+        create_revision INTEGER NOT NULL,
+        mod_revision INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (name, value) VALUES ('revision', 0);",
+    // 2: audit log. Every filter index ends in (time, id) so a filtered page is an index range.
+    "CREATE TABLE audit_event (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        event_time_ms INTEGER NOT NULL,
+        event_name TEXT NOT NULL,
+        event_source TEXT NOT NULL,
+        username TEXT,
+        access_key_id TEXT,
+        read_only INTEGER NOT NULL,
+        event_json TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit_event (event_time_ms, event_id);
+    CREATE INDEX audit_by_name ON audit_event (event_name, event_time_ms, event_id);
+    CREATE INDEX audit_by_source ON audit_event (event_source, event_time_ms, event_id);
+    CREATE INDEX audit_by_user ON audit_event (username, event_time_ms, event_id);
+    CREATE INDEX audit_by_key ON audit_event (access_key_id, event_time_ms, event_id);
+    CREATE INDEX audit_by_ro ON audit_event (read_only, event_time_ms, event_id);
+    CREATE TABLE audit_resource (
+        seq INTEGER NOT NULL,
+        resource_type TEXT NOT NULL,
+        resource_name TEXT NOT NULL
+    );
+    CREATE INDEX audit_res_seq ON audit_resource (seq);
+    CREATE INDEX audit_res_type ON audit_resource (resource_type, seq);
+    CREATE INDEX audit_res_name ON audit_resource (resource_name, seq);",
+];
+
+/// How long a connection waits on another's lock (another process, a checkpoint) before
+/// failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Create the file (0600) and its parent (0700) if needed, then open the writer connection:
+/// WAL, `synchronous=FULL` (each commit fsyncs the WAL, so an acknowledged commit survives power
+/// loss), migrated to the latest schema.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    // Create with 0600 ourselves: SQLite would use 0644, and it gives -wal/-shm the db's mode.
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt("the database refused WAL journal mode"));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// A read-only connection to a database [`open_writer`] has already prepared.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Bring the schema to `MIGRATIONS.len()` in one transaction; refuse a newer database.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let supported = i64::try_from(MIGRATIONS.len()).map_err(|_| Error::Corrupt("migrations"))?;
+    // IMMEDIATE: two processes opening a fresh file must not both run migration 1.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > supported {
+        return Err(Error::SchemaTooNew { found, supported });
+    }
+    let done = usize::try_from(found).map_err(|_| Error::Corrupt("negative schema version"))?;
+    for (version, sql) in (1i64..).zip(MIGRATIONS).skip(done) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version recorded in the database.
+pub(crate) fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}

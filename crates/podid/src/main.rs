@@ -1,0 +1,3 @@
+//! podid binary
+#![forbid(unsafe_code)]
+fn main() {}
