@@ -128,17 +128,17 @@ pub fn validate_tags(tags: &Tags) -> Result<(), InvalidField> {
         if k.is_empty() || k.chars().count() > MAX_TAG_KEY {
             return Err(InvalidField::new(
                 "tags",
-                format!("tag keys must be between 1 and {MAX_TAG_KEY} characters"),
+                format!("tags keys must be between 1 and {MAX_TAG_KEY} characters"),
             ));
         }
         if v.chars().count() > MAX_TAG_VALUE {
             return Err(InvalidField::new(
                 "tags",
-                format!("tag values must be at most {MAX_TAG_VALUE} characters"),
+                format!("tags values must be at most {MAX_TAG_VALUE} characters"),
             ));
         }
         if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(InvalidField::new("tags", "tag keys starting with 'aws:' are reserved"));
+            return Err(InvalidField::new("tags", "tags keys starting with 'aws:' are reserved"));
         }
     }
     Ok(())

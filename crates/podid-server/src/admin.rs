@@ -16,11 +16,14 @@ use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use podid_aws::AwsError;
 use podid_model::{Cluster, ClusterName, KeySource, now_millis};
 use serde_json::{Value, json};
 
+use crate::audit::Event;
+use crate::auth::RequestInfo;
+use crate::authz;
 use crate::eks::errors::{self, EksError};
 use crate::json::Body;
 use crate::state::AppState;
@@ -94,33 +97,50 @@ fn write_error(e: WriteError, name: &str) -> AwsError {
     }
 }
 
-async fn register(State(state): State<Arc<AppState>>, body: Bytes) -> Reply {
+fn cluster_arn(state: &AppState, name: &str) -> String {
+    format!("arn:aws:eks:{}:{}:cluster/{name}", state.config.region, state.config.account_id)
+}
+
+fn audit(state: &AppState, info: &RequestInfo, event: &'static str, c: &Cluster) {
+    state.audit.record(
+        Event::for_request(info, "podid.amazonaws.com", event, &state.config.account_id)
+            .params(json!({ "name": c.name, "issuer": c.issuer }))
+            .resource("AWS::EKS::Cluster", &c.arn),
+    );
+}
+
+async fn register(State(state): State<Arc<AppState>>, Extension(info): Extension<RequestInfo>, body: Bytes) -> Reply {
     let body = Body::parse(&body, errors::invalid_parameter_s)?;
     let e = errors::invalid_parameter_s;
     let name = ClusterName::parse(body.req_str("name", e)?).map_err(errors::invalid_field)?;
+    authz::authorize(&state, &info, "podid:RegisterCluster", &cluster_arn(&state, name.as_str()))?;
     let issuer = body.req_str("issuer", e)?;
     let keys = key_source(&body)?.ok_or_else(|| errors::invalid_parameter("One of jwks or jwksUri is required"))?;
     let cluster = Cluster::new(&state.config.region, &state.config.account_id, &name, issuer, keys, now_millis())
         .map_err(errors::invalid_field)?;
     writes::put_cluster(&state, &cluster, true).await.map_err(|e| write_error(e, name.as_str()))?;
     tracing::info!(cluster = name.as_str(), issuer, "cluster registered");
+    audit(&state, &info, "RegisterCluster", &cluster);
     Ok(Json(json!({ "cluster": cluster_json(&cluster) })))
 }
 
-async fn list(State(state): State<Arc<AppState>>) -> Reply {
+async fn list(State(state): State<Arc<AppState>>, Extension(info): Extension<RequestInfo>) -> Reply {
+    authz::authorize(&state, &info, "podid:ListClusters", "*")?;
     let names = state.registry.cluster_names(None, usize::MAX);
     let clusters: Vec<Value> = names.iter().filter_map(|n| state.registry.cluster(n)).map(|c| cluster_json(&c)).collect();
     Ok(Json(json!({ "clusters": clusters })))
 }
 
-async fn describe(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>) -> Reply {
+async fn describe(State(state): State<Arc<AppState>>, Extension(info): Extension<RequestInfo>, path: Result<Path<String>, PathRejection>) -> Reply {
     let Path(name) = path.map_err(path_error)?;
+    authz::authorize(&state, &info, "podid:DescribeCluster", &cluster_arn(&state, &name))?;
     let c = state.registry.cluster(&name).ok_or_else(|| errors::cluster_not_found(&name))?;
     Ok(Json(json!({ "cluster": cluster_json(&c) })))
 }
 
-async fn update(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>, body: Bytes) -> Reply {
+async fn update(State(state): State<Arc<AppState>>, Extension(info): Extension<RequestInfo>, path: Result<Path<String>, PathRejection>, body: Bytes) -> Reply {
     let Path(name) = path.map_err(path_error)?;
+    authz::authorize(&state, &info, "podid:UpdateCluster", &cluster_arn(&state, &name))?;
     let body = Body::parse(&body, errors::invalid_parameter_s)?;
     let current = state.registry.cluster(&name).ok_or_else(|| errors::cluster_not_found(&name))?;
     let mut c = (*current).clone();
@@ -135,11 +155,13 @@ async fn update(State(state): State<Arc<AppState>>, path: Result<Path<String>, P
         .map_err(errors::invalid_field)?;
     writes::put_cluster(&state, &c, false).await.map_err(|e| write_error(e, &name))?;
     tracing::info!(cluster = %name, "cluster updated");
+    audit(&state, &info, "UpdateCluster", &c);
     Ok(Json(json!({ "cluster": cluster_json(&c) })))
 }
 
-async fn delete(State(state): State<Arc<AppState>>, path: Result<Path<String>, PathRejection>) -> Reply {
+async fn delete(State(state): State<Arc<AppState>>, Extension(info): Extension<RequestInfo>, path: Result<Path<String>, PathRejection>) -> Reply {
     let Path(name) = path.map_err(path_error)?;
+    authz::authorize(&state, &info, "podid:DeregisterCluster", &cluster_arn(&state, &name))?;
     let c = state.registry.cluster(&name).ok_or_else(|| errors::cluster_not_found(&name))?;
     let count = state.registry.association_count(&name);
     if count > 0 {
@@ -153,5 +175,27 @@ async fn delete(State(state): State<Arc<AppState>>, path: Result<Path<String>, P
     }
     writes::delete_cluster(&state, &name).await.map_err(|e| write_error(e, &name))?;
     tracing::info!(cluster = %name, "cluster deleted");
+    audit(&state, &info, "DeregisterCluster", &c);
     Ok(Json(json!({ "cluster": cluster_json(&c) })))
+}
+
+/// `GET /podid/public/clusters/{name}/jwks`, unauthenticated like a kube-apiserver's
+/// `/openid/v1/jwks`: the cluster's public signing keys (or a redirect to its `jwks_uri`), with
+/// the issuer in `X-Podid-Issuer`. Node agents use it to validate rotated tokens locally.
+pub(crate) async fn public_jwks(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(c) = state.registry.cluster(&name) else {
+        return (http::StatusCode::NOT_FOUND, "cluster not found\n").into_response();
+    };
+    let issuer = http::HeaderValue::from_str(&c.issuer).ok();
+    let mut response = match &c.keys {
+        KeySource::Inline { jwks } => {
+            ([(http::header::CONTENT_TYPE, "application/json")], jwks.clone()).into_response()
+        }
+        KeySource::Uri { jwks_uri } => axum::response::Redirect::temporary(jwks_uri).into_response(),
+    };
+    if let Some(issuer) = issuer {
+        response.headers_mut().insert("x-podid-issuer", issuer);
+    }
+    response
 }

@@ -7,9 +7,19 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod audit;
+mod authz;
+mod cloudtrail;
+mod eks_auth;
+mod sessions;
+mod sts;
+mod verifiers;
 pub mod auth;
 mod eks;
 mod follow;
+mod issuing;
+mod iam;
+mod query;
 mod json;
 mod keys;
 mod registry;
@@ -23,11 +33,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use podid_store::Store;
+use podid_store::Backend;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-pub use auth::{AdminKey, AdminOnly, Caller, CredentialResolver};
+pub use auth::{AdminKey, Caller, CredentialResolver};
 pub use state::ServiceConfig;
 
 use crate::follow::Follower;
@@ -39,8 +49,9 @@ pub struct ServerOptions {
     pub listen: SocketAddr,
     pub tls: Option<TlsAcceptor>,
     pub service: ServiceConfig,
-    pub store: Arc<dyn Store>,
-    pub credentials: Arc<dyn CredentialResolver>,
+    pub backend: Backend,
+    /// The bootstrap administrator key (becomes IAM user `podid-admin` with AdministratorAccess).
+    pub admin_key: AdminKey,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -60,6 +71,10 @@ pub enum Error {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("loading state from the store: {0}")]
     Store(#[from] podid_store::Error),
+    #[error("loading the credential sealing keys: {0}")]
+    Issuing(String),
+    #[error("creating the administrator user: {0}")]
+    Bootstrap(String),
 }
 
 /// A server whose listener is bound and whose indexes are loaded, ready to serve.
@@ -79,19 +94,42 @@ impl std::fmt::Debug for BoundServer {
 impl BoundServer {
     /// Loads the indexes from the store and binds the listener.
     pub async fn bind(options: ServerOptions) -> Result<Self, Error> {
+        let store = options.backend.store.clone();
         let registry = Arc::new(Registry::default());
+        let iam = Arc::new(iam::Iam::default());
+        let issuer = issuing::load_issuer(store.as_ref()).await.map_err(|e| Error::Issuing(e.to_string()))?;
         let follower = Follower::start(
-            options.store.clone(),
-            vec![Arc::new(ClusterIndex(registry.clone())), Arc::new(AssociationIndex(registry.clone()))],
+            store.clone(),
+            vec![
+                Arc::new(ClusterIndex(registry.clone())),
+                Arc::new(AssociationIndex(registry.clone())),
+                Arc::new(iam::IamIndex(iam.clone())),
+                Arc::new(issuing::KeyRingIndex(issuer.clone())),
+            ],
         )
         .await?;
+        issuing::spawn_rotation(store.clone(), issuer.clone());
+        let credentials = Arc::new(auth::ServerCredentials {
+            iam: iam.clone(),
+            issuer: issuer.clone(),
+            account_id: options.service.account_id.clone(),
+        });
+        let admin_key = options.admin_key;
         let state = Arc::new(AppState {
-            config: options.service,
-            store: options.store,
+            config: options.service.clone(),
+            store: options.backend.store,
             registry,
             follower,
-            credentials: options.credentials,
+            credentials,
+            iam,
+            issuer,
+            verifiers: verifiers::Verifiers::default(),
+            audit: audit::Audit::start(options.backend.audit.clone(), options.service.audit_retention, options.service.audit_file.clone()),
+            audit_log: options.backend.audit.clone(),
         });
+        iam::ensure_admin_user(&state, &admin_key.access_key_id, admin_key.secret_access_key())
+            .await
+            .map_err(|e| Error::Bootstrap(e.to_string()))?;
         let listener = TcpListener::bind(options.listen)
             .await
             .map_err(|source| Error::Bind { addr: options.listen, source })?;
@@ -112,7 +150,10 @@ impl BoundServer {
 }
 
 fn router(state: Arc<AppState>) -> Router {
+    let public_state = state.clone();
     let authenticated = Router::new()
+        .route("/", get(query::handle).post(query::handle))
+        .route("/clusters/{name}/assume-role-for-pod-identity", axum::routing::post(eks_auth::assume_role_for_pod_identity))
         .merge(eks::router())
         .merge(admin::router())
         .fallback(unknown_operation)
@@ -121,6 +162,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
+        .route("/podid/public/clusters/{name}/jwks", get(admin::public_jwks).with_state(public_state))
         .merge(authenticated)
 }
 

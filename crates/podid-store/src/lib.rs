@@ -187,11 +187,19 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Open the store named by a `--store` location such as `sqlite:/var/lib/podid/podid.db`.
-pub async fn open(location: &str) -> Result<Arc<dyn Store>> {
+pub async fn open(location: &str) -> Result<Backend> {
     match location.split_once(':') {
-        Some(("sqlite", path)) if !path.is_empty() => Ok(Arc::new(
-            SqliteStore::open(std::path::Path::new(path)).await?,
-        )),
+        Some(("sqlite", path)) if !path.is_empty() => {
+            let sqlite = Arc::new(SqliteStore::open(std::path::Path::new(path)).await?);
+            Ok(Backend { store: sqlite.clone(), audit: sqlite })
+        }
         _ => Err(Error::BadLocation(location.to_owned())),
     }
+}
+
+/// An opened backend: the key-value store and the audit log (one database for SQLite).
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub audit: Arc<dyn AuditLog>,
 }

@@ -6,17 +6,20 @@
 
 mod admin_key;
 mod middleware;
+mod resolver;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub use admin_key::{AdminKey, AdminKeyError};
 pub(crate) use middleware::{authenticate, respond};
+pub(crate) use resolver::ServerCredentials;
 use podid_aws::Protocol;
 use podid_aws::sigv4::SigV4Error;
 
 /// Who signed a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub access_key_id: String,
     /// `arn:aws:iam::<account>:user/<name>`, `...:root`, or an assumed-role session ARN.
@@ -25,10 +28,25 @@ pub struct Caller {
     pub kind: CallerKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum CallerKind {
-    /// The bootstrap administrator key: allowed everything.
-    Administrator,
+    /// An IAM user's long-term access key (the bootstrap administrator is user `podid-admin`).
+    User { name: String, user_id: String },
+    /// Temporary credentials of an assumed-role session, opened from the sealed session token.
+    AssumedRole(Arc<podid_issuer::SessionClaims>),
+}
+
+impl Caller {
+    /// `UserId` as GetCallerIdentity reports it: `AIDA…` for users, `AROA…:<session>` for roles.
+    pub fn user_id(&self) -> String {
+        match &self.kind {
+            CallerKind::User { user_id, .. } => user_id.clone(),
+            CallerKind::AssumedRole(claims) => match &claims.principal {
+                podid_issuer::Principal::AssumedRole(r) => format!("{}:{}", r.role_id, r.session_name),
+                _ => String::new(),
+            },
+        }
+    }
 }
 
 /// The secret of a resolved access key and who it belongs to.
@@ -59,34 +77,4 @@ pub struct RequestInfo {
     pub source_ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub caller: Caller,
-}
-
-/// Resolves only the administrator key.
-#[derive(Debug)]
-pub struct AdminOnly {
-    key: AdminKey,
-    account_id: String,
-}
-
-impl AdminOnly {
-    pub fn new(key: AdminKey, account_id: &str) -> Self {
-        Self { key, account_id: account_id.to_owned() }
-    }
-}
-
-impl CredentialResolver for AdminOnly {
-    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<ResolvedKey, SigV4Error> {
-        if session_token.is_some() || access_key_id != self.key.access_key_id {
-            return Err(SigV4Error::UnknownAccessKey);
-        }
-        Ok(ResolvedKey {
-            secret_access_key: self.key.secret_access_key().to_owned(),
-            caller: Caller {
-                access_key_id: access_key_id.to_owned(),
-                arn: format!("arn:aws:iam::{}:user/{}", self.account_id, admin_key::ADMIN_USER_NAME),
-                account_id: self.account_id.clone(),
-                kind: CallerKind::Administrator,
-            },
-        })
-    }
 }

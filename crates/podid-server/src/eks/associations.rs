@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
+use axum::{Extension, Json};
 use axum::extract::{Path, RawQuery, State};
 use axum::extract::rejection::PathRejection;
 use podid_aws::AwsError;
@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 
 use super::errors::{self, EksError};
 use super::{page_token, paging, parse_query, wire};
+use crate::audit::Event;
+use crate::auth::RequestInfo;
+use crate::authz;
 use crate::json::Body;
 use crate::registry::AssociationFilter;
 use crate::state::AppState;
@@ -70,6 +73,7 @@ fn token_reused(operation: &str) -> AwsError {
 
 pub(super) async fn create(
     State(state): State<Arc<AppState>>,
+    Extension(info): Extension<RequestInfo>,
     path: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Reply {
@@ -84,7 +88,9 @@ pub(super) async fn create(
     let disable_session_tags = body.opt_bool("disableSessionTags", e)?.unwrap_or(false);
     let target_role_arn = body.opt_str("targetRoleArn", e)?;
     let policy = body.opt_str("policy", e)?;
-    cluster(&state, &name)?;
+    let c = cluster(&state, &name)?;
+    authz::authorize(&state, &info, "eks:CreatePodIdentityAssociation", &c.arn)?;
+    authorize_pass_role(&state, &info, role_arn)?;
 
     let print = fingerprint(&json!([namespace, service_account, role_arn, tags, disable_session_tags, target_role_arn, policy]));
     if let Some(t) = &token {
@@ -117,6 +123,7 @@ pub(super) async fn create(
     match writes::create_association(&state, &a).await {
         Ok(()) => {
             tracing::info!(cluster = %name, association_id = a.association_id.as_str(), namespace, service_account, "association created");
+            audit(&state, &info, "CreatePodIdentityAssociation", &a);
             Ok(Json(json!({ "association": wire::association(&a) })))
         }
         // A concurrent retry with the same token may have won the race.
@@ -143,10 +150,12 @@ fn idempotent_repeat(existing: &Association, print: &str) -> Reply {
 
 pub(super) async fn describe(
     State(state): State<Arc<AppState>>,
+    Extension(info): Extension<RequestInfo>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
     let Path((name, id)) = path.map_err(path_error)?;
-    cluster(&state, &name)?;
+    let c = cluster(&state, &name)?;
+    authz::authorize(&state, &info, "eks:DescribePodIdentityAssociation", &association_arn(&state, &c, &id))?;
     let a = AssociationId::parse(&id)
         .and_then(|aid| state.registry.association(&name, &aid))
         .ok_or_else(|| errors::association_not_found(&name, &id))?;
@@ -155,6 +164,7 @@ pub(super) async fn describe(
 
 pub(super) async fn update(
     State(state): State<Arc<AppState>>,
+    Extension(info): Extension<RequestInfo>,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Bytes,
 ) -> Reply {
@@ -167,7 +177,11 @@ pub(super) async fn update(
     // An empty string removes the target role or the session policy.
     let target_role_arn = body.opt_str("targetRoleArn", e)?;
     let policy = body.opt_str("policy", e)?;
-    cluster(&state, &name)?;
+    let c = cluster(&state, &name)?;
+    authz::authorize(&state, &info, "eks:UpdatePodIdentityAssociation", &association_arn(&state, &c, &id))?;
+    if let Some(r) = role_arn {
+        authorize_pass_role(&state, &info, r)?;
+    }
     let aid = AssociationId::parse(&id).ok_or_else(|| errors::association_not_found(&name, &id))?;
     let print = fingerprint(&json!([role_arn, disable_session_tags, target_role_arn, policy]));
     let account = state.config.account_id.clone();
@@ -206,23 +220,28 @@ pub(super) async fn update(
     .map_err(|err| write_error(err, &name, &id))?;
     let a = outcome?;
     tracing::info!(cluster = %name, association_id = %id, "association updated");
+    audit(&state, &info, "UpdatePodIdentityAssociation", &a);
     Ok(Json(json!({ "association": wire::association(&a) })))
 }
 
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
+    Extension(info): Extension<RequestInfo>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
     let Path((name, id)) = path.map_err(path_error)?;
-    cluster(&state, &name)?;
+    let c = cluster(&state, &name)?;
+    authz::authorize(&state, &info, "eks:DeletePodIdentityAssociation", &association_arn(&state, &c, &id))?;
     let aid = AssociationId::parse(&id).ok_or_else(|| errors::association_not_found(&name, &id))?;
     let a = writes::delete_association(&state, &name, &aid).await.map_err(|err| write_error(err, &name, &id))?;
     tracing::info!(cluster = %name, association_id = %id, "association deleted");
+    audit(&state, &info, "DeletePodIdentityAssociation", &a);
     Ok(Json(json!({ "association": wire::association(&a) })))
 }
 
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
+    Extension(info): Extension<RequestInfo>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Reply {
@@ -230,7 +249,8 @@ pub(super) async fn list(
     let query = parse_query(query.as_deref());
     let (max, next) = paging(&query)?;
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-    cluster(&state, &name)?;
+    let c = cluster(&state, &name)?;
+    authz::authorize(&state, &info, "eks:ListPodIdentityAssociations", &c.arn)?;
     let after = match next {
         Some(cursor) => Some(AssociationId::parse(&cursor).ok_or_else(|| errors::invalid_parameter("The nextToken is not valid"))?),
         None => None,
@@ -244,4 +264,25 @@ pub(super) async fn list(
         }
     }
     Ok(Json(body))
+}
+
+fn association_arn(state: &AppState, cluster: &Cluster, id: &str) -> String {
+    format!("arn:aws:eks:{}:{}:podidentityassociation/{}/{id}", state.config.region, state.config.account_id, cluster.name)
+}
+
+/// Creating or updating an association passes its role to EKS: the caller needs `iam:PassRole`.
+fn authorize_pass_role(state: &AppState, info: &RequestInfo, role_arn: &str) -> Result<(), AwsError> {
+    authz::authorize_with(state, info, "iam:PassRole", role_arn, &[("iam:PassedToService", "pods.eks.amazonaws.com")])
+}
+
+fn audit(state: &AppState, info: &RequestInfo, name: &'static str, a: &Association) {
+    state.audit.record(
+        Event::for_request(info, "eks.amazonaws.com", name, &state.config.account_id)
+            .params(json!({
+                "clusterName": a.cluster_name, "namespace": a.namespace, "serviceAccount": a.service_account,
+                "roleArn": a.role_arn, "targetRoleArn": a.target_role_arn, "disableSessionTags": a.disable_session_tags,
+            }))
+            .response(json!({ "association": wire::association_summary(a) }))
+            .resource("AWS::EKS::PodIdentityAssociation", &a.association_arn),
+    );
 }

@@ -1,0 +1,197 @@
+//! `/v1/credentials`, exactly as the reference agent answers it (wire reference §1.2.1–1.2.3):
+//! Host check (403) → empty token (400) → unparseable token (400) → `exp`/`nbf` (400) →
+//! credentials (cache, then EKS Auth; upstream errors passed through). Every other path is
+//! Go's `404 page not found`, which the probes rely on.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use podid_token::{TokenError, peek_unverified};
+use tracing::Instrument;
+
+use crate::cache::{CredentialCache, unix_now_secs};
+use crate::config::{IPV4_LINK_LOCAL, IPV6_LINK_LOCAL};
+use crate::metrics::Metrics;
+
+/// Shared by every credential listener.
+#[derive(Debug)]
+pub(crate) struct CredentialService {
+    pub(crate) cache: Arc<CredentialCache>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Accepted `Host` values: the two link-local addresses, then every bound address.
+    pub(crate) hosts: Vec<String>,
+    /// The 403 text's list, in Go's `%s` of a `[]string` form: `[a b c]`.
+    pub(crate) hosts_display: String,
+}
+
+impl CredentialService {
+    /// Hosts accepted: the link-local pair plus the bound IPs (a loopback agent accepts
+    /// `127.0.0.1`, and `localhost` too).
+    pub(crate) fn hosts_for(bound: &[IpAddr]) -> (Vec<String>, String) {
+        let mut hosts = vec![IPV4_LINK_LOCAL.to_string(), IPV6_LINK_LOCAL.to_string()];
+        for ip in bound {
+            let ip = ip.to_string();
+            if !hosts.contains(&ip) {
+                hosts.push(ip);
+            }
+        }
+        if bound.iter().any(IpAddr::is_loopback) {
+            hosts.push("localhost".to_owned());
+        }
+        let display = format!("[{}]", hosts.join(" "));
+        (hosts, display)
+    }
+}
+
+/// `/v1/credentials`, any method (like the reference's `HandleFunc`).
+pub(crate) async fn credentials(
+    State(service): State<Arc<CredentialService>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let started = tokio::time::Instant::now();
+    let span = tracing::debug_span!("credentials", client.addr = %client);
+    let response = answer(&service, &uri, &headers).instrument(span).await;
+    service.metrics.http_response(response.status().as_u16());
+    service
+        .metrics
+        .request_duration
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let bare = strip_port(host);
+    if !service.hosts.iter().any(|h| h == bare) {
+        tracing::debug!(host = bare, "refused: wrong host");
+        return text_response(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "Access Denied. Called agent through invalid address, please use either {} address not {bare}",
+                service.hosts_display
+            ),
+        );
+    }
+    // The raw header is the token: SDKs send the token file verbatim, no `Bearer ` prefix.
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if token.is_empty() {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "Service account token cannot be empty",
+        );
+    }
+    let claims =
+        match std::str::from_utf8(token).map_err(|_| TokenError::Malformed("token is not UTF-8")) {
+            Ok(token) => peek_unverified(token).map(|claims| (token, claims)),
+            Err(e) => Err(e),
+        };
+    let (token, claims) = match claims {
+        Ok(ok) => ok,
+        Err(e) => {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                &format!("Service account token cannot be parsed: {e}"),
+            );
+        }
+    };
+    // jwt.NewValidator() defaults: exp and nbf, no leeway, iat unchecked, signature unchecked.
+    let now = unix_now_secs();
+    let basic = if now >= claims.expires_at {
+        Some("token is expired")
+    } else if claims.not_before.is_some_and(|nbf| now < nbf) {
+        Some("token is not valid yet")
+    } else {
+        None
+    };
+    if let Some(reason) = basic {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            &format!("Service account token failed basic claim validations: {reason}"),
+        );
+    }
+    match service.cache.credentials(token, &claims).await {
+        Ok(body) => {
+            let mut response = body.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e.body(), namespace = %claims.namespace, service_account = %claims.service_account, "Error fetching credentials");
+            text_response(e.status(), &e.body())
+        }
+    }
+}
+
+/// Go's default 404 (`http.NotFound`).
+pub(crate) async fn not_found() -> Response {
+    text_response(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// Go's `http.Error`: `text/plain; charset=utf-8`, `nosniff`, body + "\n".
+pub(crate) fn text_response(status: StatusCode, message: &str) -> Response {
+    let mut response = (status, format!("{message}\n")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// `net.SplitHostPort` then strip `[...]`, as the reference does; a host without a port is
+/// used as it is.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(host, |(inner, _)| inner);
+    }
+    match host.split_once(':') {
+        Some((name, port)) if !port.contains(':') => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_ports_and_brackets() {
+        assert_eq!(strip_port("169.254.170.23:80"), "169.254.170.23");
+        assert_eq!(strip_port("169.254.170.23"), "169.254.170.23");
+        assert_eq!(strip_port("[fd00:ec2::23]:80"), "fd00:ec2::23");
+        assert_eq!(strip_port("[fd00:ec2::23]"), "fd00:ec2::23");
+        assert_eq!(strip_port("fd00:ec2::23"), "fd00:ec2::23");
+        assert_eq!(strip_port("[unterminated"), "[unterminated");
+        assert_eq!(strip_port(""), "");
+    }
+
+    #[test]
+    fn host_list_renders_like_a_go_slice() {
+        let (_, display) = CredentialService::hosts_for(&[
+            IpAddr::V4(IPV4_LINK_LOCAL),
+            IpAddr::V6(IPV6_LINK_LOCAL),
+        ]);
+        assert_eq!(display, "[169.254.170.23 fd00:ec2::23]");
+        let (hosts, _) = CredentialService::hosts_for(&["127.0.0.1".parse().unwrap()]);
+        assert!(hosts.contains(&"127.0.0.1".to_owned()) && hosts.contains(&"localhost".to_owned()));
+    }
+}

@@ -1,0 +1,244 @@
+//! `/v1/credentials` wire behaviour against the reference agent's texts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use common::{Fake, Mode, config, start};
+use podid_token::MintRequest;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+#[tokio::test]
+async fn wrong_host_is_403_with_the_reference_text() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let response = agent
+        .http
+        .get(format!("{}/v1/credentials", agent.base))
+        .header("host", "evil.example:80")
+        .header("authorization", fake.token("ns", "sa", "p1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(response.headers()["content-type"], TEXT);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Access Denied. Called agent through invalid address, please use either \
+         [169.254.170.23 fd00:ec2::23 127.0.0.1 localhost] address not evil.example\n"
+    );
+    assert_eq!(fake.calls(), 0);
+}
+
+#[tokio::test]
+async fn bad_tokens_are_400_with_the_reference_texts() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+
+    let response = agent
+        .http
+        .get(format!("{}/v1/credentials", agent.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "Service account token cannot be empty\n"
+    );
+
+    let (status, content_type, body) = agent.get("not-a-jwt").await;
+    assert_eq!((status, content_type.as_str()), (400, TEXT));
+    assert!(
+        body.starts_with("Service account token cannot be parsed: token is malformed"),
+        "{body}"
+    );
+    assert!(body.ends_with('\n'));
+
+    let (status, _, body) = agent.get(&"a.b.c".repeat(5000)).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.starts_with("Service account token cannot be parsed: "),
+        "{body}"
+    );
+
+    let expired = common::mint(&fake.signer, "ns", "sa", "p1", common::now() - 100_000);
+    assert_eq!(
+        agent.get(&expired).await,
+        (
+            400,
+            TEXT.to_owned(),
+            "Service account token failed basic claim validations: token is expired\n".to_owned()
+        )
+    );
+
+    let mut future = MintRequest::new(common::ISSUER, "ns", "sa", common::now() + 3600);
+    future.pod_name = Some("p".into());
+    let future = fake.signer.mint(&future).unwrap();
+    assert_eq!(
+        agent.get(&future).await.2,
+        "Service account token failed basic claim validations: token is not valid yet\n"
+    );
+    assert_eq!(fake.calls(), 0, "refused tokens never reach EKS Auth");
+}
+
+#[tokio::test]
+async fn success_is_compact_json_in_reference_order() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let token = fake.token("ns", "sa", "p1");
+    let (status, content_type, body) = agent.get(&token).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let prefix = r#"{"AccessKeyId":"ASIA1","SecretAccessKey":"secret","Token":"session","AccountId":"123456789012","Expiration":""#;
+    assert!(body.starts_with(prefix), "{body}");
+    let expiration = body
+        .strip_prefix(prefix)
+        .unwrap()
+        .strip_suffix("\"}")
+        .unwrap();
+    let parsed =
+        time::OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert!(
+        expiration.ends_with('Z') && !expiration.contains('.'),
+        "{expiration}"
+    );
+    assert!(parsed.unix_timestamp() > common::now() + 5 * 3600);
+
+    // The upstream request: signed, token in the body, node name sent.
+    let sent = fake.state.last_body.lock().clone().unwrap();
+    assert_eq!(sent["token"], token.as_str());
+    assert_eq!(sent["eksNodeName"], "node-1");
+    let authorization = fake.state.last_authorization.lock().clone().unwrap();
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 Credential=AKIDNODE/"),
+        "{authorization}"
+    );
+    assert!(
+        authorization.contains("/us-east-1/eks-auth/aws4_request"),
+        "{authorization}"
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_are_passed_through() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let cases = [
+        (400, "InvalidTokenException", "client", 1),
+        (404, "ResourceNotFoundException", "client", 1),
+        (429, "ThrottlingException", "client", 3),
+        (500, "InternalServerException", "server", 3),
+    ];
+    for (i, (status, code, fault, attempts)) in cases.into_iter().enumerate() {
+        fake.set_mode(Mode::Error {
+            status,
+            code,
+            message: "upstream says no",
+        });
+        let before = fake.calls();
+        let token = fake.token("ns", "sa", &format!("pod-{i}"));
+        let (got, content_type, body) = agent.get(&token).await;
+        let n = fake.calls();
+        assert_eq!((got, content_type.as_str()), (status, TEXT), "{code}");
+        assert_eq!(
+            body,
+            format!("[req-{n}]: ({code}): upstream says no, fault: {fault}\n")
+        );
+        assert_eq!(n - before, attempts, "{code}: attempts");
+    }
+}
+
+#[tokio::test]
+async fn credentials_about_to_expire_are_refused() {
+    let fake = Fake::start().await;
+    fake.set_mode(Mode::Ok {
+        lifetime: Duration::from_secs(10),
+    });
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let (status, _, body) = agent.get(&fake.token("ns", "sa", "p1")).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        "fetched credentials are expired or will expire within the next 15 seconds\n"
+    );
+}
+
+#[tokio::test]
+async fn other_paths_are_404_and_the_limiter_answers_429() {
+    let fake = Fake::start().await;
+    let mut cfg = config(vec![fake.url.clone()]);
+    cfg.rate_limit.per_second = NonZeroU32::new(1).unwrap();
+    cfg.rate_limit.burst = NonZeroU32::new(3).unwrap();
+    let agent = start(cfg).await;
+    let mut statuses = Vec::new();
+    for path in [
+        "/",
+        "/v1/credentials/x",
+        "/metrics",
+        "/v1",
+        "/x",
+        "/y",
+        "/z",
+    ] {
+        let response = agent
+            .http
+            .get(format!("{}{path}", agent.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        match status {
+            404 => assert_eq!(body, "404 page not found\n"),
+            429 => assert_eq!(body, "Too Many Requests\n"),
+            other => panic!("{path}: {other}"),
+        }
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..3], &[404, 404, 404]);
+    assert!(statuses[3..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn failover_to_the_second_endpoint() {
+    let fake = Fake::start().await;
+    // A port nobody listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", l.local_addr().unwrap())
+    };
+    let agent = start(config(vec![dead.parse().unwrap(), fake.url.clone()])).await;
+    let (status, _, body) = agent.get(&fake.token("ns", "sa", "p1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn metrics_use_the_reference_names() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let token = fake.token("ns", "sa", "p1");
+    agent.get(&token).await;
+    agent.get(&token).await;
+    agent.get("").await;
+    let text = agent.metrics_text().await;
+    for needle in [
+        "pod_identity_http_response_total{code=\"200\"} 2",
+        "pod_identity_http_response_total{code=\"400\"} 1",
+        "pod_identity_cache_state_total{state=\"miss\"} 1",
+        "pod_identity_cache_state_total{state=\"hit\"} 1",
+        "pod_identity_upstream_calls_total{result=\"success\"} 1",
+        "pod_identity_cache_size 1",
+        "pod_identity_request_duration_seconds_count 3",
+        "pod_identity_cache_state_total{state=\"evicted\"} 0",
+        "pod_identity_local_validation_total{result=\"skipped\"} 0",
+        "pod_identity_upstream_duration_seconds_count 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+}

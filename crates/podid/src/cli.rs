@@ -1,0 +1,438 @@
+//! The command-line surface: every flag, its `PODID_*` environment variable and its default.
+//!
+//! Only shapes and per-value parsing live here; cross-field rules and defaults that depend on
+//! other flags are applied by each command before it binds a port or sends a request.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+use crate::duration::parse_duration;
+
+/// podid: self-hosted EKS Pod Identity.
+#[derive(Debug, Parser)]
+#[command(name = "podid", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Logging flags, accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Log format (default: human on a terminal, else json).
+    #[arg(long, global = true, env = "PODID_LOG_FORMAT", value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Log level (else RUST_LOG, else info for servers and warn for client commands).
+    #[arg(short = 'v', long, global = true, env = "PODID_VERBOSITY", value_enum)]
+    pub(crate) verbosity: Option<Verbosity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Json,
+    Human,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Verbosity {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the podid control plane (EKS, EKS Auth, IAM, STS and admin APIs on one port).
+    Server(Box<ServerArgs>),
+    /// Run a local development server with a ready-made cluster `dev`.
+    Dev(DevArgs),
+    /// Manage pod identity associations (EKS API).
+    Association {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AssociationCommand,
+    },
+    /// Manage the clusters whose service-account tokens podid trusts.
+    Cluster {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Mint a service-account token with the dev cluster's signing key.
+    Token(TokenArgs),
+    /// Run a command with Pod Identity credentials, as a pod of the dev cluster would.
+    Exec(ExecArgs),
+}
+
+impl Command {
+    /// Servers log their lifecycle at info; client commands stay quiet unless asked.
+    pub(crate) fn default_level(&self) -> Verbosity {
+        match self {
+            Self::Server(_) | Self::Dev(_) => Verbosity::Info,
+            _ => Verbosity::Warn,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "PODID_LISTEN", default_value = "127.0.0.1:7400")]
+    pub(crate) listen: SocketAddr,
+    /// TLS certificate chain (PEM); requires --tls-key.
+    #[arg(long, env = "PODID_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); requires --tls-cert.
+    #[arg(long, env = "PODID_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Store location (default: sqlite:<data-dir>/podid.db).
+    #[arg(long, env = "PODID_STORE")]
+    pub(crate) store: Option<String>,
+    /// Directory for the database and the administrator key.
+    #[arg(long, env = "PODID_DATA_DIR", default_value = "./podid-data")]
+    pub(crate) data_dir: PathBuf,
+    /// AWS region podid answers as.
+    #[arg(long, env = "PODID_REGION", default_value = "us-east-1")]
+    pub(crate) region: String,
+    /// 12-digit AWS account id podid answers as.
+    #[arg(long, env = "PODID_ACCOUNT_ID", default_value = "000000000000")]
+    pub(crate) account_id: String,
+    /// Administrator key file (default: <data-dir>/admin-credentials, created if absent).
+    #[arg(long, env = "PODID_ADMIN_ACCESS_KEY_FILE")]
+    pub(crate) admin_access_key_file: Option<PathBuf>,
+    /// Most pod identity associations per cluster.
+    #[arg(
+        long,
+        env = "PODID_MAX_ASSOCIATIONS_PER_CLUSTER",
+        default_value = "5000"
+    )]
+    pub(crate) max_associations_per_cluster: NonZeroU32,
+    /// Cap on issued credentials' lifetime, e.g. 15m.
+    #[arg(long, env = "PODID_MAX_CREDENTIAL_DURATION", value_parser = parse_duration)]
+    pub(crate) max_credential_duration: Option<Duration>,
+    /// How long audit events are kept, e.g. 90d.
+    #[arg(long, env = "PODID_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub(crate) audit_retention: Duration,
+    /// Also append audit events as JSON lines to this file.
+    #[arg(long, env = "PODID_AUDIT_FILE")]
+    pub(crate) audit_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    /// Directory for the dev database, keys and dev.env.
+    #[arg(long, env = "PODID_DATA_DIR", default_value = "./.podid-dev")]
+    pub(crate) data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "PODID_LISTEN", default_value = "127.0.0.1:7400")]
+    pub(crate) listen: SocketAddr,
+}
+
+/// How the admin commands reach and authenticate to a server.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// Server URL (else PODID_ENDPOINT, AWS_ENDPOINT_URL, http://127.0.0.1:7400).
+    #[arg(long, global = true, env = "PODID_ENDPOINT")]
+    pub(crate) endpoint: Option<String>,
+    /// Signing region (else AWS_REGION, AWS_DEFAULT_REGION, us-east-1).
+    #[arg(long, global = true, env = "PODID_REGION")]
+    pub(crate) region: Option<String>,
+    /// Where to find admin-credentials when AWS_ACCESS_KEY_ID is unset
+    /// (else ./.podid-dev, then ./podid-data).
+    #[arg(long, global = true, env = "PODID_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Output format (default: table on a terminal, else json).
+    #[arg(long, global = true, env = "PODID_OUTPUT", value_enum)]
+    pub(crate) output: Option<OutputFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AssociationCommand {
+    /// CreatePodIdentityAssociation.
+    Create(AssociationCreate),
+    /// ListPodIdentityAssociations (follows nextToken unless --max-results is given).
+    List(AssociationList),
+    /// DescribePodIdentityAssociation.
+    Describe(AssociationRef),
+    /// UpdatePodIdentityAssociation.
+    Update(AssociationUpdate),
+    /// DeletePodIdentityAssociation.
+    Delete(AssociationRef),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AssociationCreate {
+    #[arg(long)]
+    pub(crate) cluster_name: String,
+    #[arg(long)]
+    pub(crate) namespace: String,
+    #[arg(long)]
+    pub(crate) service_account: String,
+    #[arg(long)]
+    pub(crate) role_arn: String,
+    #[arg(long)]
+    pub(crate) target_role_arn: Option<String>,
+    /// Do not add the Pod Identity session tags.
+    #[arg(long, overrides_with = "no_disable_session_tags")]
+    pub(crate) disable_session_tags: bool,
+    #[arg(long)]
+    pub(crate) no_disable_session_tags: bool,
+    /// Session policy: JSON text or file://path.
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    /// A tag as key=value (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub(crate) tags: Vec<String>,
+    #[arg(long)]
+    pub(crate) client_request_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AssociationList {
+    #[arg(long)]
+    pub(crate) cluster_name: String,
+    #[arg(long)]
+    pub(crate) namespace: Option<String>,
+    #[arg(long)]
+    pub(crate) service_account: Option<String>,
+    /// One page of at most this many (1-100); prints nextToken when there is more.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) max_results: Option<u32>,
+    /// Start after this page token.
+    #[arg(long)]
+    pub(crate) next_token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AssociationRef {
+    #[arg(long)]
+    pub(crate) cluster_name: String,
+    #[arg(long)]
+    pub(crate) association_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AssociationUpdate {
+    #[arg(long)]
+    pub(crate) cluster_name: String,
+    #[arg(long)]
+    pub(crate) association_id: String,
+    #[arg(long)]
+    pub(crate) role_arn: Option<String>,
+    /// Target role; an empty string removes it.
+    #[arg(long)]
+    pub(crate) target_role_arn: Option<String>,
+    #[arg(long, conflicts_with = "no_disable_session_tags")]
+    pub(crate) disable_session_tags: bool,
+    #[arg(long)]
+    pub(crate) no_disable_session_tags: bool,
+    /// Session policy: JSON text or file://path; an empty string removes it.
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    #[arg(long)]
+    pub(crate) client_request_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Register a cluster: its token issuer and signing keys.
+    Register(ClusterRegister),
+    /// List registered clusters.
+    List,
+    /// Show one cluster.
+    Describe(ClusterName),
+    /// Change a cluster's issuer or keys.
+    Update(ClusterUpdate),
+    /// Remove a cluster (refused while it has associations).
+    Delete(ClusterName),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ClusterName {
+    #[arg(long)]
+    pub(crate) name: String,
+}
+
+/// Exactly one key source for register; at most one for update.
+#[derive(Debug, Args)]
+pub(crate) struct KeysArgs {
+    /// A JWKS file (e.g. from `kubectl get --raw /openid/v1/jwks`).
+    #[arg(long)]
+    pub(crate) jwks_file: Option<PathBuf>,
+    /// An inline JWKS JSON document.
+    #[arg(long)]
+    pub(crate) jwks: Option<String>,
+    /// A URL podid fetches the JWKS from.
+    #[arg(long)]
+    pub(crate) jwks_uri: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("keys").required(true).args(["jwks_file", "jwks", "jwks_uri"])))]
+pub(crate) struct ClusterRegister {
+    #[arg(long)]
+    pub(crate) name: String,
+    /// The `iss` of the cluster's service-account tokens.
+    #[arg(long)]
+    pub(crate) issuer: String,
+    #[command(flatten)]
+    pub(crate) keys: KeysArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("keys").args(["jwks_file", "jwks", "jwks_uri"])))]
+pub(crate) struct ClusterUpdate {
+    #[arg(long)]
+    pub(crate) name: String,
+    #[arg(long)]
+    pub(crate) issuer: Option<String>,
+    #[command(flatten)]
+    pub(crate) keys: KeysArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The dev data directory holding the cluster signing key.
+    #[arg(long, env = "PODID_DATA_DIR", default_value = "./.podid-dev")]
+    pub(crate) data_dir: PathBuf,
+    #[arg(long)]
+    pub(crate) namespace: String,
+    #[arg(long)]
+    pub(crate) service_account: String,
+    /// Only the dev cluster's key is available locally.
+    #[arg(long, env = "PODID_CLUSTER", default_value = "dev")]
+    pub(crate) cluster: String,
+    #[arg(long)]
+    pub(crate) pod_name: Option<String>,
+    #[arg(long, requires = "pod_name")]
+    pub(crate) pod_uid: Option<String>,
+    #[arg(long)]
+    pub(crate) node_name: Option<String>,
+    /// Token audience (repeatable; default pods.eks.amazonaws.com).
+    #[arg(long = "audience")]
+    pub(crate) audiences: Vec<String>,
+    /// Token lifetime, e.g. 1h.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub(crate) ttl: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The dev data directory (signing key and dev.env).
+    #[arg(long, env = "PODID_DATA_DIR", default_value = "./.podid-dev")]
+    pub(crate) data_dir: PathBuf,
+    #[arg(long)]
+    pub(crate) namespace: String,
+    #[arg(long)]
+    pub(crate) service_account: String,
+    /// Pod name in the token (default podid-exec).
+    #[arg(long, default_value = "podid-exec")]
+    pub(crate) pod_name: String,
+    /// Token lifetime (at least 10m, as for projected tokens); refreshed at 80%.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub(crate) token_ttl: Duration,
+    /// The node agent (else PODID_AGENT_URL from dev.env).
+    #[arg(long, env = "PODID_AGENT_URL")]
+    pub(crate) agent_url: Option<String>,
+    /// The podid server, for STS (else PODID_ENDPOINT from dev.env).
+    #[arg(long)]
+    pub(crate) endpoint: Option<String>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, num_args = 1.., value_name = "CMD")]
+    pub(crate) command: Vec<std::ffi::OsString>,
+}
+
+/// Writes the completion script for `shell` to stdout.
+pub(crate) fn print_completions(shell: clap_complete::Shell) {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "podid", &mut std::io::stdout());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tls_flags_come_in_pairs() {
+        let err = Cli::try_parse_from(["podid", "server", "--tls-cert", "c.pem"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(
+            Cli::try_parse_from(["podid", "server", "--tls-cert", "c", "--tls-key", "k"]).is_ok()
+        );
+    }
+
+    #[test]
+    fn register_needs_exactly_one_key_source() {
+        let base = [
+            "podid",
+            "cluster",
+            "register",
+            "--name",
+            "a",
+            "--issuer",
+            "https://i",
+        ];
+        assert!(Cli::try_parse_from(base).is_err());
+        let both = [&base[..], &["--jwks", "{}", "--jwks-uri", "https://k"]].concat();
+        assert!(Cli::try_parse_from(both).is_err());
+        let one = [&base[..], &["--jwks-uri", "https://k"]].concat();
+        assert!(Cli::try_parse_from(one).is_ok());
+    }
+
+    #[test]
+    fn exec_needs_a_command_after_the_separator() {
+        assert!(
+            Cli::try_parse_from([
+                "podid",
+                "exec",
+                "--namespace",
+                "n",
+                "--service-account",
+                "s"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "podid",
+            "exec",
+            "--namespace",
+            "n",
+            "--service-account",
+            "s",
+            "--",
+            "env",
+            "-0",
+        ])
+        .unwrap();
+        let Command::Exec(args) = cli.command else {
+            panic!("not exec")
+        };
+        assert_eq!(args.command, ["env", "-0"]);
+    }
+}

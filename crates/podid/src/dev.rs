@@ -1,0 +1,210 @@
+//! `podid dev`: a complete local Pod Identity setup in one command.
+//!
+//! Starts the server (the same [`server::start`] path as `podid server`) on a data dir, makes sure
+//! the cluster `dev` is registered with the local signing key's JWKS, writes `dev.env` and tells
+//! the developer what to try next.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use podid_aws::sigv4::SigningCredentials;
+use podid_token::DevSigner;
+use serde_json::{Value, json};
+
+use crate::cli::DevArgs;
+use crate::client::{ApiError, Client};
+use crate::cluster_cmd;
+use crate::devenv::{DEV_CLUSTER, DEV_ENV_FILE, DEV_ISSUER, DevEnv, SIGNING_KEY_FILE};
+use crate::server::{self, ServerConfig, create_private_dir};
+
+pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
+    let dir = std::path::absolute(&args.data_dir)
+        .with_context(|| format!("resolving {}", args.data_dir.display()))?;
+    create_private_dir(&dir)?;
+    let signer = load_signer(&dir).await?;
+    let config = ServerConfig::dev(&dir, args.listen);
+    let region = config.service.region.clone();
+    let started = server::start(config).await?;
+    let endpoint = format!("http://{}", reachable(started.server.local_addr()));
+    let serving = tokio::spawn(started.server.serve(server::shutdown_signal()));
+
+    let credentials = SigningCredentials {
+        access_key_id: started.admin_key.access_key_id.clone(),
+        secret_access_key: started.admin_key.secret_access_key().to_owned(),
+        session_token: None,
+    };
+    let client = Client::new(&endpoint, region.clone(), credentials.clone())?;
+    ensure_dev_cluster(&client, &signer)
+        .await
+        .context("registering the dev cluster")?;
+
+    // The node agent joins here: `let agent_url = Some(start_dev_agent(&dir, &endpoint).await?);`
+    let agent_url: Option<String> = None;
+
+    let env = dev_env(&dir, &endpoint, &region, &credentials, agent_url.as_deref());
+    let env_path = dir.join(DEV_ENV_FILE);
+    env.write(&env_path)?;
+    println!("{}", summary(&dir, &endpoint, agent_url.as_deref()));
+    serving.await.context("the server task failed")?;
+    Ok(())
+}
+
+async fn load_signer(dir: &Path) -> anyhow::Result<DevSigner> {
+    let path = dir.join(SIGNING_KEY_FILE);
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || DevSigner::load_or_generate(&path))
+        .await
+        .context("generating the dev signing key")?
+        .with_context(|| format!("loading the dev cluster signing key {shown}"))
+}
+
+/// Registers cluster `dev`, or updates it when its issuer or key set differ from the local signer.
+pub(crate) async fn ensure_dev_cluster(client: &Client, signer: &DevSigner) -> anyhow::Result<()> {
+    let jwks: Value = serde_json::from_str(signer.jwks()).context("the dev signer's JWKS")?;
+    match cluster_cmd::describe(client, DEV_CLUSTER).await {
+        Ok(answer) => {
+            let cluster = answer.get("cluster");
+            let same_issuer = cluster
+                .and_then(|c| c.get("issuer"))
+                .and_then(Value::as_str)
+                == Some(DEV_ISSUER);
+            let same_keys = cluster.and_then(|c| c.get("jwks")) == Some(&jwks);
+            if !(same_issuer && same_keys) {
+                cluster_cmd::update(
+                    client,
+                    DEV_CLUSTER,
+                    &json!({ "issuer": DEV_ISSUER, "jwks": jwks }),
+                )
+                .await?;
+                tracing::info!(cluster = DEV_CLUSTER, "dev cluster keys updated");
+            }
+            Ok(())
+        }
+        Err(e)
+            if e.downcast_ref::<ApiError>()
+                .is_some_and(|a| a.code == "ResourceNotFoundException") =>
+        {
+            cluster_cmd::register(
+                client,
+                &json!({ "name": DEV_CLUSTER, "issuer": DEV_ISSUER, "jwks": jwks }),
+            )
+            .await?;
+            tracing::info!(cluster = DEV_CLUSTER, "dev cluster registered");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn dev_env(
+    dir: &Path,
+    endpoint: &str,
+    region: &str,
+    credentials: &SigningCredentials,
+    agent_url: Option<&str>,
+) -> DevEnv {
+    let mut env = DevEnv::default();
+    env.set("AWS_ENDPOINT_URL", endpoint);
+    env.set("AWS_ACCESS_KEY_ID", credentials.access_key_id.clone());
+    env.set(
+        "AWS_SECRET_ACCESS_KEY",
+        credentials.secret_access_key.clone(),
+    );
+    env.set("AWS_REGION", region);
+    env.set("AWS_DEFAULT_REGION", region);
+    env.set("PODID_CLUSTER", DEV_CLUSTER);
+    env.set("PODID_DATA_DIR", dir.display().to_string());
+    env.set("PODID_ENDPOINT", endpoint);
+    if let Some(url) = agent_url {
+        env.set("PODID_AGENT_URL", url);
+    }
+    env
+}
+
+/// A wildcard listen address is reached through loopback of the same family.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), addr.port())
+        }
+        _ => addr,
+    }
+}
+
+fn summary(dir: &Path, endpoint: &str, agent_url: Option<&str>) -> String {
+    let file = |name: &str| -> PathBuf { dir.join(name) };
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+    let agent = match agent_url {
+        Some(url) => format!("  node agent          {url}\n"),
+        None => String::new(),
+    };
+    format!(
+        "\npodid dev is running.\n\n\
+         \x20 API                 {endpoint}  (EKS, EKS Auth, IAM, STS, podid admin)\n\
+         {agent}\
+         \x20 cluster             {DEV_CLUSTER}  (issuer {DEV_ISSUER})\n\
+         \x20 database            {}\n\
+         \x20 admin key           {}\n\
+         \x20 cluster signing key {}\n\
+         \x20 environment         {}\n\n\
+         Next, in another shell:\n\n\
+         \x20 source {}\n\
+         \x20 aws eks list-pod-identity-associations --cluster-name {DEV_CLUSTER}\n\
+         \x20 aws iam create-role --role-name my-app-role --assume-role-policy-document '{trust}'\n\
+         \x20 aws eks create-pod-identity-association --cluster-name {DEV_CLUSTER} --namespace default --service-account my-app --role-arn arn:aws:iam::000000000000:role/my-app-role\n\
+         \x20 podid token --namespace default --service-account my-app\n\
+         \x20 podid exec --namespace default --service-account my-app -- aws sts get-caller-identity\n\n\
+         Ctrl-C stops the server; everything stays in {} for next time.",
+        file("podid.db").display(),
+        file("admin-credentials").display(),
+        file(SIGNING_KEY_FILE).display(),
+        file(DEV_ENV_FILE).display(),
+        file(DEV_ENV_FILE).display(),
+        dir.display(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_addresses_become_loopback() {
+        let v4: SocketAddr = "0.0.0.0:7400".parse().unwrap();
+        assert_eq!(reachable(v4).to_string(), "127.0.0.1:7400");
+        let v6: SocketAddr = "[::]:7400".parse().unwrap();
+        assert_eq!(reachable(v6).to_string(), "[::1]:7400");
+        let fixed: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        assert_eq!(reachable(fixed), fixed);
+    }
+
+    #[test]
+    fn the_agent_url_is_written_only_when_there_is_an_agent() {
+        let creds = SigningCredentials {
+            access_key_id: "AKIA".into(),
+            secret_access_key: "s".into(),
+            session_token: None,
+        };
+        let without = dev_env(
+            Path::new("/d"),
+            "http://127.0.0.1:1",
+            "us-east-1",
+            &creds,
+            None,
+        );
+        assert_eq!(without.get("PODID_AGENT_URL"), None);
+        let with = dev_env(
+            Path::new("/d"),
+            "http://127.0.0.1:1",
+            "us-east-1",
+            &creds,
+            Some("http://127.0.0.1:2"),
+        );
+        assert_eq!(with.get("PODID_AGENT_URL"), Some("http://127.0.0.1:2"));
+        assert_eq!(with.get("PODID_DATA_DIR"), Some("/d"));
+    }
+}

@@ -1,0 +1,267 @@
+//! `podid server`: validates the server flags into a [`ServerConfig`], then starts the control plane.
+//!
+//! `podid dev` starts the server through the same [`start`] path with dev defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use podid_server::{AdminKey, BoundServer, ServerOptions, ServiceConfig};
+
+use crate::cli::ServerArgs;
+use crate::usage;
+
+/// Longest region name accepted (the longest real one, `ap-southeast-5`-style, is ~15 bytes).
+const MAX_REGION_LEN: usize = 32;
+
+/// The validated server configuration: built once, before any port is bound.
+#[derive(Debug)]
+pub(crate) struct ServerConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) store: String,
+    pub(crate) data_dir: PathBuf,
+    /// `Some` when the operator named the file: it must exist. `None`: `<data-dir>/admin-credentials`,
+    /// created on first start.
+    pub(crate) admin_key_file: Option<PathBuf>,
+    pub(crate) service: ServiceConfig,
+}
+
+/// A bound server and the administrator key it accepts.
+#[derive(Debug)]
+pub(crate) struct Started {
+    pub(crate) server: BoundServer,
+    pub(crate) admin_key: AdminKey,
+}
+
+impl ServerConfig {
+    /// Applies the cross-field rules and defaults; every refusal is a usage error (exit 64).
+    pub(crate) fn from_args(args: ServerArgs) -> anyhow::Result<Self> {
+        validate_region(&args.region)?;
+        validate_account_id(&args.account_id)?;
+        let store = match args.store {
+            Some(s) => s,
+            None => format!("sqlite:{}", args.data_dir.join("podid.db").display()),
+        };
+        validate_store(&store)?;
+        if args.audit_retention.is_zero() {
+            usage!("--audit-retention must be longer than zero");
+        }
+        if args.max_credential_duration.is_some_and(|d| d.is_zero()) {
+            usage!("--max-credential-duration must be longer than zero");
+        }
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => usage!("--tls-cert and --tls-key must be given together"),
+        };
+        let mut service = ServiceConfig::new(args.region, args.account_id);
+        service.max_associations_per_cluster =
+            usize::try_from(args.max_associations_per_cluster.get()).unwrap_or(usize::MAX);
+        service.max_credential_duration = args.max_credential_duration;
+        service.audit_retention = args.audit_retention;
+        service.audit_file = args.audit_file;
+        Ok(Self {
+            listen: args.listen,
+            tls,
+            store,
+            data_dir: args.data_dir,
+            admin_key_file: args.admin_access_key_file,
+            service,
+        })
+    }
+
+    /// The `podid dev` configuration: everything under `data_dir`, default region and account.
+    pub(crate) fn dev(data_dir: &Path, listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            tls: None,
+            store: format!("sqlite:{}", data_dir.join("podid.db").display()),
+            data_dir: data_dir.to_owned(),
+            admin_key_file: None,
+            service: ServiceConfig::new("us-east-1", "000000000000"),
+        }
+    }
+
+    pub(crate) fn default_admin_key_path(&self) -> PathBuf {
+        self.data_dir.join("admin-credentials")
+    }
+}
+
+/// `podid server`: start, then serve until SIGTERM or SIGINT.
+pub(crate) async fn run(args: Box<ServerArgs>) -> anyhow::Result<()> {
+    let config = ServerConfig::from_args(*args)?;
+    let started = start(config).await?;
+    started.server.serve(shutdown_signal()).await;
+    Ok(())
+}
+
+/// Opens the store, loads (or creates) the admin key, builds TLS and binds the listener.
+pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
+    let tls = match &config.tls {
+        Some((cert, key)) => match podid_server::serve::tls_acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(e) => usage!("--tls-cert/--tls-key: {e}"),
+        },
+        None => None,
+    };
+    let admin_key = load_admin_key(&config)?;
+    if config.store == format!("sqlite:{}", config.data_dir.join("podid.db").display()) {
+        create_private_dir(&config.data_dir)?;
+    }
+    let backend = podid_store::open(&config.store)
+        .await
+        .with_context(|| format!("opening store {}", config.store))?;
+    tracing::info!(
+        listen = %config.listen,
+        tls = config.tls.is_some(),
+        store = %config.store,
+        region = %config.service.region,
+        account_id = %config.service.account_id,
+        admin_access_key_id = %admin_key.access_key_id,
+        "starting podid server"
+    );
+    let options = ServerOptions {
+        listen: config.listen,
+        tls,
+        service: config.service,
+        backend,
+        admin_key: admin_key.clone(),
+    };
+    let server = BoundServer::bind(options)
+        .await
+        .context("starting the server")?;
+    Ok(Started { server, admin_key })
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Creates `dir` (and parents) readable by the owner only.
+pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
+    if let Some(path) = &config.admin_key_file {
+        return match AdminKey::load(path) {
+            Ok(key) => Ok(key),
+            Err(e) => usage!("--admin-access-key-file: {e}"),
+        };
+    }
+    let path = config.default_admin_key_path();
+    create_private_dir(&config.data_dir)?;
+    let (key, created) =
+        AdminKey::load_or_create(&path).context("loading the administrator key")?;
+    if created {
+        // Printed once, on purpose, to the operator's terminal (never to the log).
+        eprintln!(
+            "podid: created administrator key {} (IAM user podid-admin) in {}\n\
+             podid:   aws_access_key_id     = {}\n\
+             podid:   aws_secret_access_key = {}\n\
+             podid: it is shown only this once; the file above keeps it (mode 0600).",
+            key.access_key_id,
+            path.display(),
+            key.access_key_id,
+            key.secret_access_key()
+        );
+    }
+    Ok(key)
+}
+
+fn validate_region(region: &str) -> anyhow::Result<()> {
+    let ok = !region.is_empty()
+        && region.len() <= MAX_REGION_LEN
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !region.starts_with('-')
+        && !region.ends_with('-');
+    if !ok {
+        usage!("--region {region:?} is not a region name like us-east-1");
+    }
+    Ok(())
+}
+
+fn validate_account_id(account: &str) -> anyhow::Result<()> {
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        usage!("--account-id {account:?} must be exactly 12 digits");
+    }
+    Ok(())
+}
+
+fn validate_store(store: &str) -> anyhow::Result<()> {
+    match store.split_once(':') {
+        Some(("sqlite", path)) if !path.is_empty() => Ok(()),
+        _ => usage!("--store {store:?} is not supported: use sqlite:<path>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn config(extra: &[&str]) -> anyhow::Result<ServerConfig> {
+        let cli = crate::cli::Cli::try_parse_from([&["podid", "server"], extra].concat()).unwrap();
+        let crate::cli::Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
+        ServerConfig::from_args(*args)
+    }
+
+    fn is_usage(r: anyhow::Result<ServerConfig>) -> bool {
+        r.err()
+            .is_some_and(|e| e.downcast_ref::<crate::UsageError>().is_some())
+    }
+
+    #[test]
+    fn refuses_bad_values_as_usage_errors() {
+        assert!(is_usage(config(&["--account-id", "12345"])));
+        assert!(is_usage(config(&["--account-id", "12345678901a"])));
+        assert!(is_usage(config(&["--region", "US_EAST"])));
+        assert!(is_usage(config(&["--region", ""])));
+        assert!(is_usage(config(&["--store", "etcd:http://x"])));
+        assert!(is_usage(config(&["--store", "sqlite:"])));
+        assert!(is_usage(config(&["--audit-retention", "0s"])));
+    }
+
+    #[test]
+    fn defaults_follow_the_data_dir() {
+        let c = config(&["--data-dir", "/srv/p", "--max-credential-duration", "15m"]).unwrap();
+        assert_eq!(c.store, "sqlite:/srv/p/podid.db");
+        assert_eq!(
+            c.default_admin_key_path(),
+            PathBuf::from("/srv/p/admin-credentials")
+        );
+        assert_eq!(
+            c.service.max_credential_duration,
+            Some(std::time::Duration::from_secs(900))
+        );
+        assert_eq!(c.service.max_associations_per_cluster, 5000);
+        assert_eq!(c.service.account_id, "000000000000");
+    }
+}

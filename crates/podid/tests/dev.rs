@@ -1,0 +1,356 @@
+//! `podid dev`, `podid token` and `podid exec`, run as real processes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine as _;
+use common::{client, free_addr, ok_json, podid, start};
+
+fn env_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn payload(token: &str) -> serde_json::Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "not a compact JWS: {token}");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1])
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn dev_registers_the_dev_cluster_and_writes_dev_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let a = addr.to_string();
+    let dev = start(
+        dir.path(),
+        addr,
+        &[
+            "dev",
+            "--data-dir",
+            "devdata",
+            "--listen",
+            &a,
+            "--log-format",
+            "json",
+        ],
+    );
+    let data = dir.path().join("devdata");
+    let env_file = data.join("dev.env");
+    common::eventually("dev.env", || env_file.exists());
+
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let lines = env_lines(&env_file);
+    let endpoint = format!("http://{addr}");
+    for expected in [
+        format!("export AWS_ENDPOINT_URL={endpoint}"),
+        format!("export PODID_ENDPOINT={endpoint}"),
+        "export AWS_REGION=us-east-1".to_owned(),
+        "export AWS_DEFAULT_REGION=us-east-1".to_owned(),
+        "export PODID_CLUSTER=dev".to_owned(),
+        format!(
+            "export PODID_DATA_DIR={}",
+            data.canonicalize().unwrap().display()
+        ),
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in {lines:?}"
+        );
+    }
+    let key_text = std::fs::read_to_string(data.join("admin-credentials")).unwrap();
+    let key_id = key_text
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_access_key_id = "))
+        .unwrap();
+    assert!(lines.contains(&format!("export AWS_ACCESS_KEY_ID={key_id}")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("export AWS_SECRET_ACCESS_KEY="))
+    );
+    common::eventually("the summary", || dev.stdout_text().contains("podid exec"));
+    assert!(
+        dev.stdout_text()
+            .contains(&format!("source {}", env_file.display()))
+    );
+
+    let cluster = ok_json(&client(
+        dir.path(),
+        &endpoint,
+        &data,
+        &["cluster", "describe", "--name", "dev"],
+    ));
+    assert_eq!(
+        cluster["cluster"]["issuer"],
+        "https://podid.dev/clusters/dev"
+    );
+    let kid = cluster["cluster"]["jwks"]["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A token minted from the same data dir is signed by the registered key.
+    let out = podid(dir.path())
+        .args([
+            "token",
+            "--data-dir",
+            "devdata",
+            "--namespace",
+            "default",
+            "--service-account",
+            "my-app",
+        ])
+        .args([
+            "--pod-name",
+            "web-0",
+            "--node-name",
+            "node-1",
+            "--audience",
+            "a1",
+            "--audience",
+            "a2",
+            "--ttl",
+            "20m",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !token.ends_with('\n'),
+        "no newline when stdout is not a terminal"
+    );
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], kid.as_str());
+    let claims = payload(&token);
+    assert_eq!(claims["sub"], "system:serviceaccount:default:my-app");
+    assert_eq!(claims["iss"], "https://podid.dev/clusters/dev");
+    assert_eq!(claims["aud"], serde_json::json!(["a1", "a2"]));
+    assert_eq!(claims["kubernetes.io"]["namespace"], "default");
+    assert_eq!(claims["kubernetes.io"]["serviceaccount"]["name"], "my-app");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "web-0");
+    assert_eq!(claims["kubernetes.io"]["node"]["name"], "node-1");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        1200
+    );
+
+    // A restart reuses the key and the registration.
+    drop(dev);
+    let dev = start(
+        dir.path(),
+        addr,
+        &[
+            "dev",
+            "--data-dir",
+            "devdata",
+            "--listen",
+            &a,
+            "--log-format",
+            "json",
+        ],
+    );
+    common::eventually("the summary", || dev.stdout_text().contains("podid exec"));
+    let again = ok_json(&client(
+        dir.path(),
+        &endpoint,
+        &data,
+        &["cluster", "describe", "--name", "dev"],
+    ));
+    assert_eq!(again["cluster"]["jwks"]["keys"][0]["kid"], kid.as_str());
+}
+
+#[test]
+fn exec_runs_the_command_as_a_pod_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let a = addr.to_string();
+    let dev = start(
+        dir.path(),
+        addr,
+        &[
+            "dev",
+            "--data-dir",
+            "devdata",
+            "--listen",
+            &a,
+            "--log-format",
+            "json",
+        ],
+    );
+    let data = dir.path().join("devdata");
+    common::eventually("dev.env", || data.join("dev.env").exists());
+
+    // dev.env has no PODID_AGENT_URL yet: exec refuses clearly unless given --agent-url.
+    let out = podid(dir.path())
+        .args([
+            "exec",
+            "--data-dir",
+            "devdata",
+            "--namespace",
+            "default",
+            "--service-account",
+            "my-app",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--agent-url"));
+
+    let script = "cat \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\"; echo; echo ---; env; \
+                  stat -c %a \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\" \"$(dirname \"$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE\")\"; \
+                  wc -c < \"$AWS_SHARED_CREDENTIALS_FILE\"; exit 7";
+    let out = podid(dir.path())
+        .args([
+            "exec",
+            "--data-dir",
+            "devdata",
+            "--agent-url",
+            "http://127.0.0.1:2/",
+            "--namespace",
+            "default",
+        ])
+        .args([
+            "--service-account",
+            "my-app",
+            "--pod-name",
+            "web-0",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIASTATIC")
+        .env("AWS_SECRET_ACCESS_KEY", "static-secret")
+        .env("AWS_SESSION_TOKEN", "static-token")
+        .env("AWS_PROFILE", "personal")
+        .env("AWS_ENDPOINT_URL", "http://elsewhere")
+        .env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/x")
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", "/tmp/x")
+        .env("KEEP_ME", "yes")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (token_part, env_part) = stdout.split_once("\n---\n").unwrap();
+    // `cat` then `echo`: exactly one newline means the file itself had none.
+    assert!(!token_part.contains('\n'), "token file has a newline");
+    let claims = payload(token_part);
+    assert_eq!(claims["sub"], "system:serviceaccount:default:my-app");
+    assert_eq!(claims["aud"], serde_json::json!(["pods.eks.amazonaws.com"]));
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "web-0");
+
+    let env: Vec<&str> = env_part.lines().collect();
+    for removed in [
+        "AWS_ACCESS_KEY_ID=",
+        "AWS_SECRET_ACCESS_KEY=",
+        "AWS_SESSION_TOKEN=",
+        "AWS_PROFILE=",
+        "AWS_ENDPOINT_URL=",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=",
+        "AWS_WEB_IDENTITY_TOKEN_FILE=",
+    ] {
+        assert!(
+            !env.iter().any(|l| l.starts_with(removed)),
+            "{removed} leaked: {env:?}"
+        );
+    }
+    let endpoint = format!("http://{addr}");
+    for expected in [
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:2/v1/credentials".to_owned(),
+        "AWS_REGION=us-east-1".to_owned(),
+        "AWS_DEFAULT_REGION=us-east-1".to_owned(),
+        format!("AWS_ENDPOINT_URL_STS={endpoint}"),
+        "KEEP_ME=yes".to_owned(),
+    ] {
+        assert!(
+            env.contains(&expected.as_str()),
+            "missing {expected}: {env:?}"
+        );
+    }
+    assert!(
+        env.iter()
+            .any(|l| l.starts_with("AWS_SHARED_CREDENTIALS_FILE="))
+    );
+    assert!(env.iter().any(|l| l.starts_with("AWS_CONFIG_FILE=")));
+    // Modes of the token file and its directory, then the empty credentials file's size.
+    let tail: Vec<&str> = env.iter().rev().take(3).rev().copied().collect();
+    assert_eq!(tail, ["600", "700", "0"]);
+    // The private directory is gone after the child exits.
+    let token_file = env
+        .iter()
+        .find_map(|l| l.strip_prefix("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="))
+        .unwrap();
+    assert!(!Path::new(token_file).exists());
+    drop(dev);
+}
+
+#[test]
+fn exec_reports_a_signal_death_as_128_plus_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    // `podid dev` creates the signing key exec needs; the server itself can stop again.
+    let addr = free_addr();
+    let a = addr.to_string();
+    let dev = start(
+        dir.path(),
+        addr,
+        &[
+            "dev",
+            "--data-dir",
+            "d",
+            "--listen",
+            &a,
+            "--log-format",
+            "json",
+        ],
+    );
+    drop(dev);
+    let out = podid(dir.path())
+        .args([
+            "exec",
+            "--data-dir",
+            "d",
+            "--agent-url",
+            "http://127.0.0.1:2",
+            "--namespace",
+            "n",
+        ])
+        .args(["--service-account", "s", "--", "sh", "-c", "kill -TERM $$"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,356 @@
+//! `podid server` and the admin commands, run as real processes against each other.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{client, free_addr, ok_json, podid, start};
+
+const ROLE: &str = "arn:aws:iam::000000000000:role/my-app-role";
+const JWKS: &str =
+    r#"{"keys":[{"use":"sig","kty":"RSA","kid":"k1","alg":"RS256","n":"sXch","e":"AQAB"}]}"#;
+
+fn server_args<'a>(addr: &'a str, data: &'a str) -> Vec<&'a str> {
+    vec![
+        "server",
+        "--listen",
+        addr,
+        "--data-dir",
+        data,
+        "--log-format",
+        "json",
+    ]
+}
+
+#[test]
+fn bad_flags_exit_64_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["server", "--listen", "not-an-address"][..],
+        &["server", "--account-id", "1234"],
+        &["server", "--tls-cert", "c.pem"],
+        &["server", "--store", "postgres://x"],
+        &["server", "--max-credential-duration", "15 minutes"],
+        &["server", "--no-such-flag"],
+        &["association", "list"],
+        &[
+            "token",
+            "--namespace",
+            "n",
+            "--service-account",
+            "s",
+            "--cluster",
+            "prod",
+        ],
+        &[
+            "exec",
+            "--namespace",
+            "n",
+            "--service-account",
+            "s",
+            "--token-ttl",
+            "5m",
+            "--",
+            "true",
+        ],
+    ] {
+        let out = podid(dir.path()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    }
+    // Environment variables are flags too.
+    let out = podid(dir.path())
+        .arg("server")
+        .env("PODID_ACCOUNT_ID", "abc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    // Nothing was created by the refused starts.
+    assert!(!dir.path().join("podid-data").exists());
+}
+
+#[test]
+fn an_unreachable_server_gets_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{}", free_addr());
+    let out = podid(dir.path())
+        .args(["cluster", "list", "--endpoint", &endpoint])
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("podid dev"));
+}
+
+#[test]
+fn server_creates_a_private_admin_key_and_manages_clusters_and_associations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = free_addr();
+    let (a, d) = (addr.to_string(), data.to_str().unwrap().to_owned());
+    let server = start(dir.path(), addr, &server_args(&a, &d));
+    let endpoint = server.endpoint();
+
+    let key_file = data.join("admin-credentials");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    let secret = key_text
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_secret_access_key = "))
+        .unwrap();
+    assert!(
+        server.stderr_text().contains(secret),
+        "the new key is shown once on stderr"
+    );
+    assert_eq!(
+        server.stderr_text().matches(secret).count(),
+        1,
+        "the secret reached the log"
+    );
+
+    // Clusters.
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, JWKS).unwrap();
+    let run = |args: &[&str]| client(dir.path(), &endpoint, &data, args);
+    let reg = ok_json(&run(&[
+        "cluster",
+        "register",
+        "--name",
+        "c1",
+        "--issuer",
+        "https://c1.example",
+        "--jwks-file",
+        jwks_file.to_str().unwrap(),
+    ]));
+    assert_eq!(reg["cluster"]["name"], "c1");
+    assert_eq!(reg["cluster"]["jwks"]["keys"][0]["kid"], "k1");
+    ok_json(&run(&[
+        "cluster",
+        "register",
+        "--name",
+        "c2",
+        "--issuer",
+        "https://c2.example",
+        "--jwks-uri",
+        "https://c2.example/jwks",
+    ]));
+    let list = ok_json(&run(&["cluster", "list"]));
+    let names: Vec<&str> = list["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["c1", "c2"]);
+    let upd = ok_json(&run(&[
+        "cluster",
+        "update",
+        "--name",
+        "c2",
+        "--issuer",
+        "https://c2.example/v2",
+    ]));
+    assert_eq!(upd["cluster"]["issuer"], "https://c2.example/v2");
+    assert_eq!(
+        ok_json(&run(&["cluster", "describe", "--name", "c2"]))["cluster"]["jwksUri"],
+        "https://c2.example/jwks"
+    );
+    ok_json(&run(&["cluster", "delete", "--name", "c2"]));
+
+    // Associations.
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#).unwrap();
+    let created = ok_json(&run(&[
+        "association",
+        "create",
+        "--cluster-name",
+        "c1",
+        "--namespace",
+        "default",
+        "--service-account",
+        "my-app",
+        "--role-arn",
+        ROLE,
+        "--tag",
+        "team=payments",
+        "--disable-session-tags",
+        "--policy",
+        &format!("file://{}", policy.display()),
+    ]));
+    let a = &created["association"];
+    let id = a["associationId"].as_str().unwrap().to_owned();
+    assert_eq!(a["tags"]["team"], "payments");
+    assert_eq!(a["disableSessionTags"], true);
+    assert!(a["policy"].as_str().unwrap().contains("s3:GetObject"));
+    for sa in ["b", "c", "d"] {
+        ok_json(&run(&[
+            "association",
+            "create",
+            "--cluster-name",
+            "c1",
+            "--namespace",
+            "other",
+            "--service-account",
+            sa,
+            "--role-arn",
+            ROLE,
+        ]));
+    }
+    // Without --max-results every page is followed.
+    let all = ok_json(&run(&["association", "list", "--cluster-name", "c1"]));
+    assert_eq!(all["associations"].as_array().unwrap().len(), 4);
+    assert!(all.get("nextToken").is_none());
+    let page = ok_json(&run(&[
+        "association",
+        "list",
+        "--cluster-name",
+        "c1",
+        "--max-results",
+        "2",
+    ]));
+    assert_eq!(page["associations"].as_array().unwrap().len(), 2);
+    let next = page["nextToken"].as_str().unwrap();
+    let rest = ok_json(&run(&[
+        "association",
+        "list",
+        "--cluster-name",
+        "c1",
+        "--max-results",
+        "2",
+        "--next-token",
+        next,
+    ]));
+    assert_eq!(rest["associations"].as_array().unwrap().len(), 2);
+    let filtered = ok_json(&run(&[
+        "association",
+        "list",
+        "--cluster-name",
+        "c1",
+        "--namespace",
+        "default",
+    ]));
+    assert_eq!(filtered["associations"][0]["associationId"], id.as_str());
+    assert_eq!(filtered["associations"].as_array().unwrap().len(), 1);
+
+    let described = ok_json(&run(&[
+        "association",
+        "describe",
+        "--cluster-name",
+        "c1",
+        "--association-id",
+        &id,
+    ]));
+    assert_eq!(described["association"]["serviceAccount"], "my-app");
+    let updated = ok_json(&run(&[
+        "association",
+        "update",
+        "--cluster-name",
+        "c1",
+        "--association-id",
+        &id,
+        "--role-arn",
+        "arn:aws:iam::000000000000:role/other",
+        "--no-disable-session-tags",
+        "--policy",
+        "",
+    ]));
+    assert_eq!(
+        updated["association"]["roleArn"],
+        "arn:aws:iam::000000000000:role/other"
+    );
+    assert_eq!(updated["association"]["disableSessionTags"], false);
+    assert!(updated["association"].get("policy").is_none());
+    let deleted = ok_json(&run(&[
+        "association",
+        "delete",
+        "--cluster-name",
+        "c1",
+        "--association-id",
+        &id,
+    ]));
+    assert_eq!(deleted["association"]["associationId"], id.as_str());
+
+    // Errors: the EKS code on stderr, exit 1.
+    let out = run(&["association", "list", "--cluster-name", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: ResourceNotFoundException: "),
+        "{stderr}"
+    );
+    let out = run(&["cluster", "delete", "--name", "c1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ResourceInUseException"));
+    // A wrong key is refused by the server, not by the client.
+    let out = podid(dir.path())
+        .args([
+            "cluster",
+            "list",
+            "--endpoint",
+            &endpoint,
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG1")
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn sigterm_stops_the_server_and_a_restart_keeps_the_associations() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = free_addr();
+    let (a, d) = (addr.to_string(), data.to_str().unwrap().to_owned());
+    let mut server = start(dir.path(), addr, &server_args(&a, &d));
+    let endpoint = server.endpoint();
+    let run = |args: &[&str]| client(dir.path(), &endpoint, &data, args);
+    ok_json(&run(&[
+        "cluster",
+        "register",
+        "--name",
+        "c1",
+        "--issuer",
+        "https://c1.example",
+        "--jwks",
+        JWKS,
+    ]));
+    let created = ok_json(&run(&[
+        "association",
+        "create",
+        "--cluster-name",
+        "c1",
+        "--namespace",
+        "ns",
+        "--service-account",
+        "sa",
+        "--role-arn",
+        ROLE,
+    ]));
+    let id = created["association"]["associationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let status = server.terminate(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", server.stderr_text());
+    assert!(!common::healthy(addr));
+
+    let server = start(dir.path(), addr, &server_args(&a, &d));
+    assert!(
+        !server.stderr_text().contains("aws_secret_access_key"),
+        "an existing key is not shown again"
+    );
+    let listed = ok_json(&run(&["association", "list", "--cluster-name", "c1"]));
+    assert_eq!(listed["associations"][0]["associationId"], id.as_str());
+}
