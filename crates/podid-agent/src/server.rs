@@ -179,7 +179,7 @@ impl Agent {
 
 impl StartedAgent {
     /// Serve every listener and run the background tasks until `shutdown` completes (or a
-    /// listener fails), then drain in-flight requests for up to [`SHUTDOWN_GRACE`].
+    /// listener fails), then drain in-flight requests for up to 25 s.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut servers = JoinSet::new();

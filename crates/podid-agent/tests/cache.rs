@@ -1,5 +1,5 @@
 //! The credential cache: hits, single flight, rotated tokens, refresh-ahead, eviction, idleness.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

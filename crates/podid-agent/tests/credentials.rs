@@ -1,5 +1,5 @@
 //! `/v1/credentials` wire behaviour against the reference agent's texts.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

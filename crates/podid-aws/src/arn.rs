@@ -32,14 +32,22 @@ impl Arn {
             return Err(ArnError::TooLong);
         }
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
+        )
+        else {
             return Err(ArnError::Malformed);
         };
         if partition.is_empty() || service.is_empty() || resource.is_empty() {
@@ -100,7 +108,11 @@ impl RoleArn {
             return Err(ArnError::NotRole);
         }
         let name_start = s.len() - name.len();
-        Ok(Self { arn: s.to_owned(), account: arn.account, name_start })
+        Ok(Self {
+            arn: s.to_owned(),
+            account: arn.account,
+            name_start,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -130,7 +142,12 @@ mod tests {
         let r = RoleArn::parse("arn:aws:iam::123456789012:role/path/to/my-role").unwrap();
         assert_eq!(r.name(), "my-role");
         assert_eq!(r.account(), "123456789012");
-        assert_eq!(RoleArn::parse("arn:aws:iam::123456789012:role/x").unwrap().name(), "x");
+        assert_eq!(
+            RoleArn::parse("arn:aws:iam::123456789012:role/x")
+                .unwrap()
+                .name(),
+            "x"
+        );
     }
 
     #[test]

@@ -42,10 +42,24 @@ pub struct AwsError {
 
 impl AwsError {
     /// A client-fault error.
-    pub fn new(code: impl Into<Cow<'static, str>>, status: u16, message: impl Into<String>) -> Self {
+    pub fn new(
+        code: impl Into<Cow<'static, str>>,
+        status: u16,
+        message: impl Into<String>,
+    ) -> Self {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        let fault = if status.is_server_error() { Fault::Receiver } else { Fault::Sender };
-        Self { code: code.into(), status, message: message.into(), fault, fields: Vec::new() }
+        let fault = if status.is_server_error() {
+            Fault::Receiver
+        } else {
+            Fault::Sender
+        };
+        Self {
+            code: code.into(),
+            status,
+            message: message.into(),
+            fault,
+            fields: Vec::new(),
+        }
     }
 
     /// Adds an extra member to the JSON error body.
@@ -69,14 +83,17 @@ impl AwsError {
         let mut response = Response::new(Bytes::from(body));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
         if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert("x-amzn-requestid", v);
         }
-        if protocol == Protocol::RestJson {
-            if let Ok(v) = HeaderValue::from_str(&self.code) {
-                headers.insert("x-amzn-errortype", v);
-            }
+        if protocol == Protocol::RestJson
+            && let Ok(v) = HeaderValue::from_str(&self.code)
+        {
+            headers.insert("x-amzn-errortype", v);
         }
         response
     }
@@ -97,7 +114,14 @@ impl AwsError {
         let mut w = XmlWriter::new();
         w.open_ns("ErrorResponse", "https://iam.amazonaws.com/doc/2010-05-08/");
         w.open("Error");
-        w.leaf("Type", if self.fault == Fault::Sender { "Sender" } else { "Receiver" });
+        w.leaf(
+            "Type",
+            if self.fault == Fault::Sender {
+                "Sender"
+            } else {
+                "Receiver"
+            },
+        );
         w.leaf("Code", &self.code);
         w.leaf("Message", &self.message);
         w.close("Error");
@@ -109,7 +133,13 @@ impl AwsError {
 
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -121,9 +151,13 @@ mod tests {
 
     #[test]
     fn rest_json_error_carries_type_header_and_message() {
-        let r = AwsError::new("ResourceNotFoundException", 404, "No cluster found for name: x.")
-            .with_field("clusterName", "x")
-            .into_response(Protocol::RestJson, "req-1");
+        let r = AwsError::new(
+            "ResourceNotFoundException",
+            404,
+            "No cluster found for name: x.",
+        )
+        .with_field("clusterName", "x")
+        .into_response(Protocol::RestJson, "req-1");
         assert_eq!(r.status(), 404);
         assert_eq!(r.headers()["x-amzn-errortype"], "ResourceNotFoundException");
         assert_eq!(r.headers()["x-amzn-requestid"], "req-1");
@@ -143,8 +177,12 @@ mod tests {
 
     #[test]
     fn query_error_is_escaped_xml() {
-        let r = AwsError::new("NoSuchEntity", 404, "The role with name <a&b> cannot be found.")
-            .into_response(Protocol::Query, "rid");
+        let r = AwsError::new(
+            "NoSuchEntity",
+            404,
+            "The role with name <a&b> cannot be found.",
+        )
+        .into_response(Protocol::Query, "rid");
         let body = std::str::from_utf8(r.body()).unwrap();
         assert!(body.contains("<Code>NoSuchEntity</Code>"));
         assert!(body.contains("&lt;a&amp;b&gt;"));

@@ -11,7 +11,9 @@ pub struct XmlWriter {
 
 impl XmlWriter {
     pub fn new() -> Self {
-        Self { out: String::with_capacity(512) }
+        Self {
+            out: String::with_capacity(512),
+        }
     }
 
     /// Opens the root element with its namespace.
@@ -78,6 +80,9 @@ mod tests {
         w.open_ns("R", "urn:x");
         w.leaf("A", "<\"'&>");
         w.close("R");
-        assert_eq!(w.finish(), "<R xmlns=\"urn:x\"><A>&lt;&quot;&apos;&amp;&gt;</A></R>");
+        assert_eq!(
+            w.finish(),
+            "<R xmlns=\"urn:x\"><A>&lt;&quot;&apos;&amp;&gt;</A></R>"
+        );
     }
 }

@@ -78,7 +78,9 @@ impl AssociationSpec {
                 format!("roleArn must be in the cluster's account {account_id}"),
             ));
         }
-        let target_role_arn = target_role_arn.map(|t| parse_role(t, "targetRoleArn")).transpose()?;
+        let target_role_arn = target_role_arn
+            .map(|t| parse_role(t, "targetRoleArn"))
+            .transpose()?;
         if let Some(p) = policy {
             if !disable_session_tags {
                 return Err(InvalidField::new(
@@ -101,7 +103,10 @@ fn parse_role(s: &str, field: &'static str) -> Result<RoleArn, InvalidField> {
     RoleArn::parse(s).map_err(|_| {
         InvalidField::new(
             field,
-            format!("{field} '{}' is not a valid IAM role ARN (arn:aws:iam::<account>:role/<name>)", truncate(s)),
+            format!(
+                "{field} '{}' is not a valid IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+                truncate(s)
+            ),
         )
     })
 }
@@ -115,14 +120,20 @@ fn validate_policy_text(p: &str) -> Result<(), InvalidField> {
     }
     match serde_json::from_str::<serde_json::Value>(p) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(InvalidField::new("policy", "policy must be a JSON policy document")),
+        _ => Err(InvalidField::new(
+            "policy",
+            "policy must be a JSON policy document",
+        )),
     }
 }
 
 /// Checks an EKS `TagMap`.
 pub fn validate_tags(tags: &Tags) -> Result<(), InvalidField> {
     if tags.len() > MAX_TAGS {
-        return Err(InvalidField::new("tags", format!("tags can contain at most {MAX_TAGS} entries")));
+        return Err(InvalidField::new(
+            "tags",
+            format!("tags can contain at most {MAX_TAGS} entries"),
+        ));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > MAX_TAG_KEY {
@@ -138,10 +149,20 @@ pub fn validate_tags(tags: &Tags) -> Result<(), InvalidField> {
             ));
         }
         if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(InvalidField::new("tags", "tags keys starting with 'aws:' are reserved"));
+            return Err(InvalidField::new(
+                "tags",
+                "tags keys starting with 'aws:' are reserved",
+            ));
         }
     }
     Ok(())
+}
+
+/// Where records live: the region and account ARNs are minted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub region: &'a str,
+    pub account_id: &'a str,
 }
 
 /// A stored association, in the members of botocore's `PodIdentityAssociation` shape plus the
@@ -179,8 +200,7 @@ pub struct Association {
 impl Association {
     /// A new association in `cluster`.
     pub fn new(
-        region: &str,
-        account_id: &str,
+        scope: Scope<'_>,
         cluster_name: &str,
         namespace: &str,
         service_account: &str,
@@ -193,7 +213,9 @@ impl Association {
         validate_tags(&tags)?;
         let association_id = AssociationId::generate();
         let association_arn = format!(
-            "arn:aws:eks:{region}:{account_id}:podidentityassociation/{cluster_name}/{}",
+            "arn:aws:eks:{}:{}:podidentityassociation/{cluster_name}/{}",
+            scope.region,
+            scope.account_id,
             association_id.as_str()
         );
         let mut a = Self {
@@ -266,7 +288,13 @@ mod tests {
             assert_eq!(id.as_str().len(), 19);
             assert!(AssociationId::parse(id.as_str()).is_some());
         }
-        for bad in ["", "a-", "a-ABCDEFGHIJKLMNOPQ", "b-abcdefghijklmnopq", "a-abcdefghijklmnopqr"] {
+        for bad in [
+            "",
+            "a-",
+            "a-ABCDEFGHIJKLMNOPQ",
+            "b-abcdefghijklmnopq",
+            "a-abcdefghijklmnopqr",
+        ] {
             assert!(AssociationId::parse(bad).is_none(), "{bad}");
         }
     }
@@ -274,14 +302,23 @@ mod tests {
     #[test]
     fn spec_rules() {
         AssociationSpec::validate(ROLE, None, false, None, "000000000000").unwrap();
-        let e = AssociationSpec::validate(ROLE, None, false, Some("{}"), "000000000000").unwrap_err();
+        let e =
+            AssociationSpec::validate(ROLE, None, false, Some("{}"), "000000000000").unwrap_err();
         assert_eq!(e.field, "policy");
-        let e = AssociationSpec::validate(ROLE, None, true, Some("[1]"), "000000000000").unwrap_err();
+        let e =
+            AssociationSpec::validate(ROLE, None, true, Some("[1]"), "000000000000").unwrap_err();
         assert_eq!(e.field, "policy");
-        let e = AssociationSpec::validate("arn:aws:iam::111111111111:role/x", None, false, None, "000000000000")
-            .unwrap_err();
+        let e = AssociationSpec::validate(
+            "arn:aws:iam::111111111111:role/x",
+            None,
+            false,
+            None,
+            "000000000000",
+        )
+        .unwrap_err();
         assert_eq!(e.field, "roleArn");
-        let e = AssociationSpec::validate(ROLE, Some("nope"), false, None, "000000000000").unwrap_err();
+        let e =
+            AssociationSpec::validate(ROLE, Some("nope"), false, None, "000000000000").unwrap_err();
         assert_eq!(e.field, "targetRoleArn");
         let long = format!("{{\"a\":\"{}\"}}", "x".repeat(3000));
         assert!(AssociationSpec::validate(ROLE, None, true, Some(&long), "000000000000").is_err());
@@ -297,8 +334,19 @@ mod tests {
             "000000000000",
         )
         .unwrap();
-        let mut a = Association::new("us-east-1", "000000000000", "dev", "default", "sa", spec.clone(), Tags::new(), 1)
-            .unwrap();
+        let mut a = Association::new(
+            Scope {
+                region: "us-east-1",
+                account_id: "000000000000",
+            },
+            "dev",
+            "default",
+            "sa",
+            spec.clone(),
+            Tags::new(),
+            1,
+        )
+        .unwrap();
         let ext = a.external_id.clone().unwrap();
         assert!(a.association_arn.ends_with(a.association_id.as_str()));
         a.apply(spec);

@@ -23,7 +23,8 @@ impl ClusterName {
         let b = s.as_bytes();
         let ok = (1..=100).contains(&b.len())
             && b.first().is_some_and(u8::is_ascii_alphanumeric)
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_');
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -54,18 +55,36 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(region: &str, account_id: &str, name: &ClusterName, issuer: &str, keys: KeySource, now_ms: i64) -> Result<Self, InvalidField> {
+    pub fn new(
+        region: &str,
+        account_id: &str,
+        name: &ClusterName,
+        issuer: &str,
+        keys: KeySource,
+        now_ms: i64,
+    ) -> Result<Self, InvalidField> {
         if issuer.is_empty() || issuer.len() > 2048 {
-            return Err(InvalidField::new("issuer", "issuer must be 1-2048 characters"));
+            return Err(InvalidField::new(
+                "issuer",
+                "issuer must be 1-2048 characters",
+            ));
         }
-        if let KeySource::Uri { jwks_uri } = &keys {
-            if !(jwks_uri.starts_with("https://") || jwks_uri.starts_with("http://")) {
-                return Err(InvalidField::new("jwksUri", "jwksUri must be an http(s) URL"));
+        if let KeySource::Uri { jwks_uri } = &keys
+            && !(jwks_uri.starts_with("https://") || jwks_uri.starts_with("http://"))
+        {
+            {
+                return Err(InvalidField::new(
+                    "jwksUri",
+                    "jwksUri must be an http(s) URL",
+                ));
             }
         }
         Ok(Self {
             name: name.as_str().to_owned(),
-            arn: format!("arn:aws:eks:{region}:{account_id}:cluster/{}", name.as_str()),
+            arn: format!(
+                "arn:aws:eks:{region}:{account_id}:cluster/{}",
+                name.as_str()
+            ),
             id: uuid::Uuid::new_v4().to_string(),
             created_at_ms: now_ms,
             issuer: issuer.to_owned(),

@@ -10,7 +10,8 @@ mod cluster;
 mod names;
 
 pub use association::{
-    Association, AssociationId, AssociationSpec, MAX_POLICY_LEN, MAX_TAGS, Tags, validate_tags,
+    Association, AssociationId, AssociationSpec, MAX_POLICY_LEN, MAX_TAGS, Scope, Tags,
+    validate_tags,
 };
 pub use cluster::{Cluster, ClusterName, KeySource};
 pub use names::{validate_namespace, validate_service_account};
@@ -26,7 +27,10 @@ pub struct InvalidField {
 
 impl InvalidField {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 

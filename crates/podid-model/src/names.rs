@@ -6,7 +6,8 @@ use crate::InvalidField;
 fn is_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=63).contains(&b.len())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b.first().is_some_and(u8::is_ascii_alphanumeric)
         && b.last().is_some_and(u8::is_ascii_alphanumeric)
 }
@@ -64,17 +65,30 @@ mod tests {
             validate_namespace(ok).unwrap();
         }
         for bad in ["", "-a", "a-", "A", "a.b", "a_b", &"a".repeat(64), "ü"] {
-            assert_eq!(validate_namespace(bad).unwrap_err().field, "namespace", "{bad}");
+            assert_eq!(
+                validate_namespace(bad).unwrap_err().field,
+                "namespace",
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn service_accounts() {
-        for ok in ["my-app", "a.b.c", "x", &format!("{}.{}", "a".repeat(63), "b".repeat(63))] {
+        for ok in [
+            "my-app",
+            "a.b.c",
+            "x",
+            &format!("{}.{}", "a".repeat(63), "b".repeat(63)),
+        ] {
             validate_service_account(ok).unwrap();
         }
         for bad in ["", "a..b", ".a", "a.", "My-App", "a b", &"a.".repeat(127)] {
-            assert_eq!(validate_service_account(bad).unwrap_err().field, "serviceAccount", "{bad}");
+            assert_eq!(
+                validate_service_account(bad).unwrap_err().field,
+                "serviceAccount",
+                "{bad}"
+            );
         }
     }
 }

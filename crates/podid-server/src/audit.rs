@@ -54,7 +54,12 @@ pub(crate) struct Event {
 
 impl Event {
     /// An event for a call made by the request's caller.
-    pub(crate) fn for_request(info: &RequestInfo, event_source: &'static str, event_name: &'static str, account_id: &str) -> Self {
+    pub(crate) fn for_request(
+        info: &RequestInfo,
+        event_source: &'static str,
+        event_name: &'static str,
+        account_id: &str,
+    ) -> Self {
         Self {
             event_source,
             event_name,
@@ -169,23 +174,37 @@ pub(crate) struct Audit {
 
 impl Audit {
     /// Starts the writer and the retention purger.
-    pub(crate) fn start(log: Arc<dyn AuditLog>, retention: Duration, file: Option<PathBuf>) -> Self {
+    pub(crate) fn start(
+        log: Arc<dyn AuditLog>,
+        retention: Duration,
+        file: Option<PathBuf>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         tokio::spawn(write_batches(log.clone(), rx, file));
         tokio::spawn(purge(log, retention));
-        Self { tx, dropped: Arc::new(AtomicU64::new(0)) }
+        Self {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Queues an event; never waits.
     pub(crate) fn record(&self, event: Event) {
         if self.tx.try_send(event).is_err() {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::error!(dropped_total = n, "audit queue full or closed; event dropped");
+            tracing::error!(
+                dropped_total = n,
+                "audit queue full or closed; event dropped"
+            );
         }
     }
 }
 
-async fn write_batches(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Event>, file: Option<PathBuf>) {
+async fn write_batches(
+    log: Arc<dyn AuditLog>,
+    mut rx: mpsc::Receiver<Event>,
+    file: Option<PathBuf>,
+) {
     let mut file = file.and_then(|path| {
         std::fs::OpenOptions::new()
             .create(true)
@@ -204,7 +223,10 @@ async fn write_batches(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Event>, fi
             }
         }
         if let Some(f) = file.as_mut() {
-            let lines: String = batch.iter().map(|r| format!("{}\n", r.event_json)).collect();
+            let lines: String = batch
+                .iter()
+                .map(|r| format!("{}\n", r.event_json))
+                .collect();
             if let Err(error) = f.write_all(lines.as_bytes()) {
                 tracing::error!(%error, "writing the audit file failed");
             }

@@ -16,7 +16,10 @@ use crate::auth::{Caller, CallerKind, RequestInfo};
 use crate::state::AppState;
 
 /// The IAM view of a caller: who it is, and its principal tags (role tags overlaid by session tags).
-pub(crate) fn principal_info(state: &AppState, caller: &Caller) -> (PrincipalInfo, Vec<(String, String)>) {
+pub(crate) fn principal_info(
+    state: &AppState,
+    caller: &Caller,
+) -> (PrincipalInfo, Vec<(String, String)>) {
     match &caller.kind {
         CallerKind::User { user_id, .. } => {
             let mut p = PrincipalInfo::user(&caller.arn);
@@ -38,7 +41,10 @@ pub(crate) fn principal_info(state: &AppState, caller: &Caller) -> (PrincipalInf
             let mut tags = role_tags;
             tags.retain(|(k, _)| !claims.tags.iter().any(|(sk, _)| sk.eq_ignore_ascii_case(k)));
             tags.extend(claims.tags.iter().cloned());
-            (PrincipalInfo::assumed_role(&caller.arn, &role_arn).with_userid(&caller.user_id()), tags)
+            (
+                PrincipalInfo::assumed_role(&caller.arn, &role_arn).with_userid(&caller.user_id()),
+                tags,
+            )
         }
     }
 }
@@ -55,7 +61,9 @@ pub(crate) fn principal_context(state: &AppState, caller: &Caller, action: &str)
 
 /// The role name of a role ARN (last path segment).
 pub(crate) fn role_name_of(role_arn: &str) -> Option<&str> {
-    role_arn.split_once(":role/").map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
+    role_arn
+        .split_once(":role/")
+        .map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
 }
 
 /// The identity-based (and session) policies that judge `caller`.
@@ -79,7 +87,14 @@ fn caller_policies(state: &AppState, caller: &Caller) -> (Vec<Policy>, Vec<Polic
 }
 
 /// Is `caller` allowed `action` on `resource` with these extra context keys?
-pub(crate) fn is_allowed(state: &AppState, caller: &Caller, source_ip: Option<IpAddr>, action: &str, resource: &str, extra: &[(&str, &str)]) -> bool {
+pub(crate) fn is_allowed(
+    state: &AppState,
+    caller: &Caller,
+    source_ip: Option<IpAddr>,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, &str)],
+) -> bool {
     let mut ctx = principal_context(state, caller, action).with_resource(resource);
     if let Some(ip) = source_ip {
         ctx = ctx.with_value("aws:SourceIp", &ip.to_string());
@@ -89,7 +104,9 @@ pub(crate) fn is_allowed(state: &AppState, caller: &Caller, source_ip: Option<Ip
     }
     let (identity, session) = caller_policies(state, caller);
     let identity: Vec<&Policy> = identity.iter().collect();
-    let evaluation = if session.is_empty() && !matches!(caller.kind, CallerKind::AssumedRole(ref c) if c.session_policy.is_some()) {
+    let evaluation = if session.is_empty()
+        && !matches!(caller.kind, CallerKind::AssumedRole(ref c) if c.session_policy.is_some())
+    {
         evaluate(&identity, &ctx)
     } else {
         let session: Vec<&Policy> = session.iter().collect();
@@ -99,20 +116,41 @@ pub(crate) fn is_allowed(state: &AppState, caller: &Caller, source_ip: Option<Ip
 }
 
 /// Authorizes the request's caller, or answers AccessDenied in the request's protocol family.
-pub(crate) fn authorize(state: &AppState, info: &RequestInfo, action: &str, resource: &str) -> Result<(), AwsError> {
+pub(crate) fn authorize(
+    state: &AppState,
+    info: &RequestInfo,
+    action: &str,
+    resource: &str,
+) -> Result<(), AwsError> {
     authorize_with(state, info, action, resource, &[])
 }
 
-pub(crate) fn authorize_with(state: &AppState, info: &RequestInfo, action: &str, resource: &str, extra: &[(&str, &str)]) -> Result<(), AwsError> {
+pub(crate) fn authorize_with(
+    state: &AppState,
+    info: &RequestInfo,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, &str)],
+) -> Result<(), AwsError> {
     if is_allowed(state, &info.caller, info.source_ip, action, resource, extra) {
         return Ok(());
     }
     tracing::info!(caller = %info.caller.arn, action, resource, "access denied");
-    Err(access_denied(info.protocol, &info.caller.arn, action, resource))
+    Err(access_denied(
+        info.protocol,
+        &info.caller.arn,
+        action,
+        resource,
+    ))
 }
 
 /// AWS's AccessDenied for an identity-policy refusal.
-pub(crate) fn access_denied(protocol: Protocol, caller_arn: &str, action: &str, resource: &str) -> AwsError {
+pub(crate) fn access_denied(
+    protocol: Protocol,
+    caller_arn: &str,
+    action: &str,
+    resource: &str,
+) -> AwsError {
     let message = format!(
         "User: {caller_arn} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action"
     );

@@ -22,26 +22,50 @@ fn respond(result: Result<Value, AwsError>, request_id: &str) -> Response {
     match result {
         Ok(v) => {
             let mut r = Response::new(Body::from(v.to_string()));
-            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
             r
         }
-        Err(e) => e.into_response(Protocol::Json11, request_id).map(Body::from).into_response(),
+        Err(e) => e
+            .into_response(Protocol::Json11, request_id)
+            .map(Body::from)
+            .into_response(),
     }
 }
 
-pub(crate) async fn dispatch(state: &AppState, info: &RequestInfo, target: &str, body: &[u8]) -> Response {
+pub(crate) async fn dispatch(
+    state: &AppState,
+    info: &RequestInfo,
+    target: &str,
+    body: &[u8],
+) -> Response {
     let result = match target.strip_prefix(TARGET_PREFIX) {
         Some("LookupEvents") => lookup_events(state, info, body).await,
-        _ => Err(invalid("UnknownOperationException", format!("podid does not implement {target}"))),
+        _ => Err(invalid(
+            "UnknownOperationException",
+            format!("podid does not implement {target}"),
+        )),
     };
     respond(result, &info.request_id)
 }
 
 fn parse_attribute(v: &Value) -> Result<LookupAttribute, AwsError> {
-    let key = v.get("AttributeKey").and_then(Value::as_str).unwrap_or_default();
-    let value = v.get("AttributeValue").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let key = v
+        .get("AttributeKey")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let value = v
+        .get("AttributeValue")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if value.is_empty() {
-        return Err(invalid("InvalidLookupAttributesException", "AttributeValue must be a non-empty string"));
+        return Err(invalid(
+            "InvalidLookupAttributesException",
+            "AttributeValue must be a non-empty string",
+        ));
     }
     Ok(match key {
         "EventId" => LookupAttribute::EventId(value),
@@ -52,7 +76,12 @@ fn parse_attribute(v: &Value) -> Result<LookupAttribute, AwsError> {
         "ResourceName" => LookupAttribute::ResourceName(value),
         "EventSource" => LookupAttribute::EventSource(value),
         "AccessKeyId" => LookupAttribute::AccessKeyId(value),
-        other => return Err(invalid("InvalidLookupAttributesException", format!("Unsupported lookup attribute key: {other}"))),
+        other => {
+            return Err(invalid(
+                "InvalidLookupAttributesException",
+                format!("Unsupported lookup attribute key: {other}"),
+            ));
+        }
     })
 }
 
@@ -68,32 +97,62 @@ fn epoch_ms(v: Option<&Value>) -> Result<Option<i64>, AwsError> {
                 let ms = (f * 1000.0) as i64;
                 Some(ms)
             })
-            .ok_or_else(|| invalid("InvalidTimeRangeException", "Timestamps must be epoch seconds")),
-        Some(_) => Err(invalid("InvalidTimeRangeException", "Timestamps must be epoch seconds")),
+            .ok_or_else(|| {
+                invalid(
+                    "InvalidTimeRangeException",
+                    "Timestamps must be epoch seconds",
+                )
+            }),
+        Some(_) => Err(invalid(
+            "InvalidTimeRangeException",
+            "Timestamps must be epoch seconds",
+        )),
     }
 }
 
-async fn lookup_events(state: &AppState, info: &RequestInfo, body: &[u8]) -> Result<Value, AwsError> {
+async fn lookup_events(
+    state: &AppState,
+    info: &RequestInfo,
+    body: &[u8],
+) -> Result<Value, AwsError> {
     authz::authorize(state, info, "cloudtrail:LookupEvents", "*")?;
     let raw: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| invalid("SerializationException", format!("The request body is not valid JSON: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            invalid(
+                "SerializationException",
+                format!("The request body is not valid JSON: {e}"),
+            )
+        })?
     };
     if !raw.is_object() {
-        return Err(invalid("SerializationException", "The request body must be a JSON object"));
+        return Err(invalid(
+            "SerializationException",
+            "The request body must be a JSON object",
+        ));
     }
-    let attrs = raw.get("LookupAttributes").and_then(Value::as_array).cloned().unwrap_or_default();
+    let attrs = raw
+        .get("LookupAttributes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if attrs.len() > 1 {
-        return Err(invalid("InvalidLookupAttributesException", "You can specify only one lookup attribute."));
+        return Err(invalid(
+            "InvalidLookupAttributesException",
+            "You can specify only one lookup attribute.",
+        ));
     }
     let attribute = attrs.first().map(parse_attribute).transpose()?;
     let start_ms = epoch_ms(raw.get("StartTime"))?;
     let end_ms = epoch_ms(raw.get("EndTime"))?;
-    if let (Some(s), Some(e)) = (start_ms, end_ms) {
-        if s > e {
-            return Err(invalid("InvalidTimeRangeException", "Start time must be earlier than end time."));
-        }
+    if let (Some(s), Some(e)) = (start_ms, end_ms)
+        && s > e
+    {
+        return Err(invalid(
+            "InvalidTimeRangeException",
+            "Start time must be earlier than end time.",
+        ));
     }
     let max_results = match raw.get("MaxResults") {
         None | Some(Value::Null) => 50,
@@ -101,15 +160,31 @@ async fn lookup_events(state: &AppState, info: &RequestInfo, body: &[u8]) -> Res
             .as_u64()
             .filter(|n| (1..=50).contains(n))
             .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| invalid("InvalidMaxResultsException", "MaxResults must be between 1 and 50."))?,
+            .ok_or_else(|| {
+                invalid(
+                    "InvalidMaxResultsException",
+                    "MaxResults must be between 1 and 50.",
+                )
+            })?,
     };
-    let next_token = raw.get("NextToken").and_then(Value::as_str).map(str::to_owned);
+    let next_token = raw
+        .get("NextToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let page = state
         .audit_log
-        .lookup(AuditQuery { attribute, start_ms, end_ms, max_results, next_token })
+        .lookup(AuditQuery {
+            attribute,
+            start_ms,
+            end_ms,
+            max_results,
+            next_token,
+        })
         .await
         .map_err(|e| match e {
-            podid_store::Error::BadNextToken => invalid("InvalidNextTokenException", "Invalid NextToken."),
+            podid_store::Error::BadNextToken => {
+                invalid("InvalidNextTokenException", "Invalid NextToken.")
+            }
             other => crate::eks::errors::server_error("audit lookup", &other),
         })?;
     let events: Vec<Value> = page

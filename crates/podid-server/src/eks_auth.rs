@@ -62,10 +62,22 @@ pub(crate) async fn assume_role_for_pod_identity(
 ) -> Response {
     let cluster_name = match path {
         Ok(Path(name)) => name,
-        Err(e) => return EksError(err("InvalidParameterException", 400, format!("Invalid request path: {e}"))).into_response(),
+        Err(e) => {
+            return EksError(err(
+                "InvalidParameterException",
+                400,
+                format!("Invalid request path: {e}"),
+            ))
+            .into_response();
+        }
     };
-    let mut event = Event::for_request(&info, "eks-auth.amazonaws.com", "AssumeRoleForPodIdentity", &state.config.account_id)
-        .params(json!({ "clusterName": cluster_name }));
+    let mut event = Event::for_request(
+        &info,
+        "eks-auth.amazonaws.com",
+        "AssumeRoleForPodIdentity",
+        &state.config.account_id,
+    )
+    .params(json!({ "clusterName": cluster_name }));
     match assume(&state, &info, &cluster_name, &body, &mut event).await {
         Ok(answer) => {
             state.audit.record(event.response(answer.audit_response));
@@ -88,7 +100,13 @@ struct Answer {
     sts_events: Vec<Event>,
 }
 
-async fn assume(state: &AppState, info: &RequestInfo, cluster_name: &str, body: &[u8], event: &mut Event) -> Result<Answer, AwsError> {
+async fn assume(
+    state: &AppState,
+    info: &RequestInfo,
+    cluster_name: &str,
+    body: &[u8],
+    event: &mut Event,
+) -> Result<Answer, AwsError> {
     let body = Body::parse(body, invalid_request)?;
     let token = body.req_str("token", |m| err("InvalidParameterException", 400, m))?;
     let node_name = body.opt_str("eksNodeName", invalid_request)?;
@@ -98,22 +116,46 @@ async fn assume(state: &AppState, info: &RequestInfo, cluster_name: &str, body: 
 
     let cluster = state.registry.cluster(cluster_name);
     let cluster_arn = cluster.as_ref().map_or_else(
-        || format!("arn:aws:eks:{}:{}:cluster/{cluster_name}", state.config.region, state.config.account_id),
+        || {
+            format!(
+                "arn:aws:eks:{}:{}:cluster/{cluster_name}",
+                state.config.region, state.config.account_id
+            )
+        },
         |c| c.arn.clone(),
     );
-    event.resources.push(("AWS::EKS::Cluster".into(), cluster_arn.clone()));
-    if !authz::is_allowed(state, &info.caller, info.source_ip, "eks-auth:AssumeRoleForPodIdentity", &cluster_arn, &[]) {
+    event
+        .resources
+        .push(("AWS::EKS::Cluster".into(), cluster_arn.clone()));
+    if !authz::is_allowed(
+        state,
+        &info.caller,
+        info.source_ip,
+        "eks-auth:AssumeRoleForPodIdentity",
+        &cluster_arn,
+        &[],
+    ) {
         return Err(access_denied(format!(
             "User: {} is not authorized to perform: eks-auth:AssumeRoleForPodIdentity on resource: {cluster_arn}",
             info.caller.arn
         )));
     }
-    let cluster = cluster.ok_or_else(|| err("ResourceNotFoundException", 404, format!("No cluster found for name: {cluster_name}.")))?;
+    let cluster = cluster.ok_or_else(|| {
+        err(
+            "ResourceNotFoundException",
+            404,
+            format!("No cluster found for name: {cluster_name}."),
+        )
+    })?;
     let verified = verify_token(state, &cluster, token).await?;
-    if let (Some(requested), Some(node)) = (node_name, verified.node.as_ref()) {
-        if requested != &*node.name {
-            return Err(err("InvalidTokenException", 400, "The token was issued for a pod on another node than eksNodeName."));
-        }
+    if let (Some(requested), Some(node)) = (node_name, verified.node.as_ref())
+        && requested != &*node.name
+    {
+        return Err(err(
+            "InvalidTokenException",
+            400,
+            "The token was issued for a pod on another node than eksNodeName.",
+        ));
     }
     let association = state
         .registry
@@ -128,23 +170,42 @@ async fn assume(state: &AppState, info: &RequestInfo, cluster_name: &str, body: 
     issue_for(state, &cluster, &association, &verified)
 }
 
-async fn verify_token(state: &AppState, cluster: &Arc<Cluster>, token: &str) -> Result<VerifiedToken, AwsError> {
-    let verifier = state.verifiers.get(cluster).map_err(|e| unavailable(&cluster.name, &e))?;
+async fn verify_token(
+    state: &AppState,
+    cluster: &Arc<Cluster>,
+    token: &str,
+) -> Result<VerifiedToken, AwsError> {
+    let verifier = state
+        .verifiers
+        .get(cluster)
+        .map_err(|e| unavailable(&cluster.name, &e))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     verifier.verify(token, now).await.map_err(|e| {
         if e.is_expired() {
-            err("ExpiredTokenException", 400, "The service account token has expired.")
+            err(
+                "ExpiredTokenException",
+                400,
+                "The service account token has expired.",
+            )
         } else if e.is_keys_unavailable() {
             unavailable(&cluster.name, &e)
         } else {
-            err("InvalidTokenException", 400, format!("The service account token is invalid: {e}."))
+            err(
+                "InvalidTokenException",
+                400,
+                format!("The service account token is invalid: {e}."),
+            )
         }
     })
 }
 
 fn unavailable(cluster: &str, e: &dyn std::fmt::Display) -> AwsError {
     tracing::warn!(cluster, error = %e, "cluster signing keys unavailable");
-    err("ServiceUnavailableException", 503, format!("The signing keys of cluster {cluster} are unavailable; try again."))
+    err(
+        "ServiceUnavailableException",
+        503,
+        format!("The signing keys of cluster {cluster} are unavailable; try again."),
+    )
 }
 
 /// The six Pod Identity session tags.
@@ -152,8 +213,14 @@ fn session_tags(cluster: &Cluster, token: &VerifiedToken) -> Vec<(String, String
     let mut tags = vec![
         ("eks-cluster-arn".to_owned(), cluster.arn.clone()),
         ("eks-cluster-name".to_owned(), cluster.name.clone()),
-        ("kubernetes-namespace".to_owned(), token.namespace.to_string()),
-        ("kubernetes-service-account".to_owned(), token.service_account.to_string()),
+        (
+            "kubernetes-namespace".to_owned(),
+            token.namespace.to_string(),
+        ),
+        (
+            "kubernetes-service-account".to_owned(),
+            token.service_account.to_string(),
+        ),
     ];
     if let Some(pod) = &token.pod {
         tags.push(("kubernetes-pod-name".to_owned(), pod.name.to_string()));
@@ -166,46 +233,89 @@ pub(crate) fn session_name(cluster: &str, pod: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .take(10)
-            .map(|c| if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect()
     };
-    format!("eks-{}-{}-{}", clean(cluster), clean(pod), uuid::Uuid::new_v4())
+    format!(
+        "eks-{}-{}-{}",
+        clean(cluster),
+        clean(pod),
+        uuid::Uuid::new_v4()
+    )
 }
 
 fn role_of(state: &AppState, arn: &str, what: &str) -> Result<RoleView, AwsError> {
     authz::role_name_of(arn)
         .and_then(|name| state.iam.role(name))
         .filter(|r| r.arn == arn)
-        .ok_or_else(|| access_denied(format!("The {what} {arn} does not exist or cannot be assumed.")))
+        .ok_or_else(|| {
+            access_denied(format!(
+                "The {what} {arn} does not exist or cannot be assumed."
+            ))
+        })
 }
 
 fn request_context(tags: &[(String, String)], prefix: &str) -> Vec<(String, Vec<String>)> {
-    tags.iter().map(|(k, v)| (format!("{prefix}{k}"), vec![v.clone()])).collect()
+    tags.iter()
+        .map(|(k, v)| (format!("{prefix}{k}"), vec![v.clone()]))
+        .collect()
 }
 
-fn issue_for(state: &AppState, cluster: &Cluster, association: &Association, token: &VerifiedToken) -> Result<Answer, AwsError> {
+fn issue_for(
+    state: &AppState,
+    cluster: &Cluster,
+    association: &Association,
+    token: &VerifiedToken,
+) -> Result<Answer, AwsError> {
     let role = role_of(state, &association.role_arn, "role")?;
-    let tags = if association.disable_session_tags { Vec::new() } else { session_tags(cluster, token) };
+    let tags = if association.disable_session_tags {
+        Vec::new()
+    } else {
+        session_tags(cluster, token)
+    };
     let mut actions = vec!["sts:AssumeRole"];
     if !tags.is_empty() {
         actions.push("sts:TagSession");
     }
     let mut context = request_context(&tags, "aws:RequestTag/");
     if !tags.is_empty() {
-        context.push(("aws:TagKeys".into(), tags.iter().map(|(k, _)| k.clone()).collect()));
+        context.push((
+            "aws:TagKeys".into(),
+            tags.iter().map(|(k, _)| k.clone()).collect(),
+        ));
     }
-    context.push(("aws:SourceAccount".into(), vec![state.config.account_id.clone()]));
+    context.push((
+        "aws:SourceAccount".into(),
+        vec![state.config.account_id.clone()],
+    ));
     context.push(("aws:SourceArn".into(), vec![cluster.arn.clone()]));
-    if !sessions::trust_allows(&role, &PrincipalInfo::service(SERVICE_PRINCIPAL), &actions, &context) {
+    if !sessions::trust_allows(
+        &role,
+        &PrincipalInfo::service(SERVICE_PRINCIPAL),
+        &actions,
+        &context,
+    ) {
         return Err(access_denied(format!(
             "The trust policy of role {} does not allow {SERVICE_PRINCIPAL} to perform {} with this request's context.",
             role.arn,
             actions.join(" and ")
         )));
     }
-    let pod_name = token.pod.as_ref().map_or_else(|| token.service_account.to_string(), |p| p.name.to_string());
+    let pod_name = token
+        .pod
+        .as_ref()
+        .map_or_else(|| token.service_account.to_string(), |p| p.name.to_string());
     let session = session_name(&cluster.name, &pod_name);
-    let source = IssueSource { association_id: association.association_id.as_str().to_owned(), cluster_arn: cluster.arn.clone() };
+    let source = IssueSource {
+        association_id: association.association_id.as_str().to_owned(),
+        cluster_arn: cluster.arn.clone(),
+    };
     let transitive: Vec<String> = tags.iter().map(|(k, _)| k.clone()).collect();
     let first_arn = sessions::assumed_role_arn(&state.config.account_id, &role.name, &session);
     let mut sts_events = vec![service_assume_event(state, &role, &session, &tags, None)];
@@ -214,11 +324,19 @@ fn issue_for(state: &AppState, cluster: &Cluster, association: &Association, tok
         None => (role.clone(), ROLE_DURATION, None),
         Some(target_arn) => {
             let target = chain_check(state, &role, &first_arn, target_arn, &tags, association)?;
-            sts_events.push(service_assume_event(state, &target, &session, &tags, Some(&first_arn)));
+            sts_events.push(service_assume_event(
+                state,
+                &target,
+                &session,
+                &tags,
+                Some(&first_arn),
+            ));
             (target, TARGET_DURATION, association.external_id.clone())
         }
     };
-    let duration = duration.min(Duration::from_secs(u64::from(final_role.max_session_duration_secs)));
+    let duration = duration.min(Duration::from_secs(u64::from(
+        final_role.max_session_duration_secs,
+    )));
     let issued = sessions::issue(
         state,
         SessionRequest {
@@ -234,10 +352,18 @@ fn issue_for(state: &AppState, cluster: &Cluster, association: &Association, tok
         },
     )
     .map_err(|e| match e {
-        sessions::SessionError::PackedPolicyTooLarge => err("InvalidRequestException", 400, "The association's session policy and tags are too large."),
+        sessions::SessionError::PackedPolicyTooLarge => err(
+            "InvalidRequestException",
+            400,
+            "The association's session policy and tags are too large.",
+        ),
         sessions::SessionError::Issuer(e) => {
             tracing::error!(error = %e, "issuing credentials failed");
-            err("InternalServerException", 500, "An internal error occurred. Try again later.")
+            err(
+                "InternalServerException",
+                500,
+                "An internal error occurred. Try again later.",
+            )
         }
     })?;
     tracing::info!(
@@ -248,12 +374,27 @@ fn issue_for(state: &AppState, cluster: &Cluster, association: &Association, tok
         access_key_id = %issued.access_key_id,
         "issued pod identity credentials for association"
     );
-    Ok(answer(state, association, token, &final_role, &session, &issued, sts_events))
+    Ok(answer(
+        state,
+        association,
+        token,
+        &final_role,
+        &session,
+        &issued,
+        sts_events,
+    ))
 }
 
 /// Role chaining: the first role's policies must allow assuming the target, and the target's
 /// trust must allow the first role's session with the association's external id.
-fn chain_check(state: &AppState, role: &RoleView, first_arn: &str, target_arn: &str, tags: &[(String, String)], association: &Association) -> Result<RoleView, AwsError> {
+fn chain_check(
+    state: &AppState,
+    role: &RoleView,
+    first_arn: &str,
+    target_arn: &str,
+    tags: &[(String, String)],
+    association: &Association,
+) -> Result<RoleView, AwsError> {
     let target = role_of(state, target_arn, "target role")?;
     let principal = PrincipalInfo::assumed_role(first_arn, &role.arn);
     let mut actions = vec!["sts:AssumeRole"];
@@ -263,30 +404,49 @@ fn chain_check(state: &AppState, role: &RoleView, first_arn: &str, target_arn: &
     let policies = state.iam.role_policies(&role.name);
     let policy_refs: Vec<&podid_iam::Policy> = policies.iter().collect();
     for action in &actions {
-        let ctx = podid_iam::RequestContext::new(principal.clone(), action).with_resource(target_arn).with_time(time::OffsetDateTime::now_utc());
+        let ctx = podid_iam::RequestContext::new(principal.clone(), action)
+            .with_resource(target_arn)
+            .with_time(time::OffsetDateTime::now_utc());
         if !podid_iam::evaluate(&policy_refs, &ctx).is_allowed() {
-            return Err(access_denied(format!("Role {} is not allowed to perform {action} on the target role {target_arn}.", role.arn)));
+            return Err(access_denied(format!(
+                "Role {} is not allowed to perform {action} on the target role {target_arn}.",
+                role.arn
+            )));
         }
     }
     let mut context = request_context(tags, "aws:RequestTag/");
     context.extend(request_context(tags, "aws:PrincipalTag/"));
     if !tags.is_empty() {
-        context.push(("aws:TagKeys".into(), tags.iter().map(|(k, _)| k.clone()).collect()));
+        context.push((
+            "aws:TagKeys".into(),
+            tags.iter().map(|(k, _)| k.clone()).collect(),
+        ));
     }
     if let Some(ext) = &association.external_id {
         context.push(("sts:ExternalId".into(), vec![ext.clone()]));
     }
     if !sessions::trust_allows(&target, &principal, &actions, &context) {
-        return Err(access_denied(format!("The trust policy of the target role {target_arn} does not allow role {} with this association's external id.", role.arn)));
+        return Err(access_denied(format!(
+            "The trust policy of the target role {target_arn} does not allow role {} with this association's external id.",
+            role.arn
+        )));
     }
     Ok(target)
 }
 
 /// The STS AssumeRole that EKS Auth performs on behalf of the service principal.
-fn service_assume_event(state: &AppState, role: &RoleView, session: &str, tags: &[(String, String)], chained_from: Option<&str>) -> Event {
+fn service_assume_event(
+    state: &AppState,
+    role: &RoleView,
+    session: &str,
+    tags: &[(String, String)],
+    chained_from: Option<&str>,
+) -> Event {
     let identity = match chained_from {
         None => json!({ "type": "AWSService", "invokedBy": SERVICE_PRINCIPAL }),
-        Some(arn) => json!({ "type": "AssumedRole", "arn": arn, "accountId": state.config.account_id, "invokedBy": SERVICE_PRINCIPAL }),
+        Some(arn) => {
+            json!({ "type": "AssumedRole", "arn": arn, "accountId": state.config.account_id, "invokedBy": SERVICE_PRINCIPAL })
+        }
     };
     Event {
         event_source: "sts.amazonaws.com",
@@ -311,12 +471,21 @@ fn service_assume_event(state: &AppState, role: &RoleView, session: &str, tags: 
     }
 }
 
-fn answer(state: &AppState, association: &Association, token: &VerifiedToken, role: &RoleView, session: &str, issued: &IssuedCredentials, sts_events: Vec<Event>) -> Answer {
+fn answer(
+    state: &AppState,
+    association: &Association,
+    token: &VerifiedToken,
+    role: &RoleView,
+    session: &str,
+    issued: &IssuedCredentials,
+    sts_events: Vec<Event>,
+) -> Answer {
     let assumed = json!({
         "arn": sessions::assumed_role_arn(&state.config.account_id, &role.name, session),
         "assumeRoleId": format!("{}:{session}", role.role_id),
     });
-    let subject = json!({ "namespace": &*token.namespace, "serviceAccount": &*token.service_account });
+    let subject =
+        json!({ "namespace": &*token.namespace, "serviceAccount": &*token.service_account });
     let pia = json!({ "associationArn": association.association_arn, "associationId": association.association_id.as_str() });
     let expiration = issued.expiration.unix_timestamp();
     let body = json!({
@@ -338,5 +507,9 @@ fn answer(state: &AppState, association: &Association, token: &VerifiedToken, ro
         "assumedRoleUser": assumed,
         "credentials": { "accessKeyId": issued.access_key_id, "expiration": expiration },
     });
-    Answer { body, audit_response, sts_events }
+    Answer {
+        body,
+        audit_response,
+        sts_events,
+    }
 }

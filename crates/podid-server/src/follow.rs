@@ -49,12 +49,19 @@ impl Follower {
     }
 }
 
-async fn load_all(store: &dyn Store, indexes: &[Arc<dyn Index>]) -> Result<Revision, podid_store::Error> {
+async fn load_all(
+    store: &dyn Store,
+    indexes: &[Arc<dyn Index>],
+) -> Result<Revision, podid_store::Error> {
     let (kvs, revision) = store.range("").await?;
     for index in indexes {
         let prefix = index.prefix();
         let start = kvs.partition_point(|kv| kv.key.as_str() < prefix);
-        let end = start + kvs.get(start..).unwrap_or_default().partition_point(|kv| kv.key.starts_with(prefix));
+        let end = start
+            + kvs
+                .get(start..)
+                .unwrap_or_default()
+                .partition_point(|kv| kv.key.starts_with(prefix));
         index.load(kvs.get(start..end).unwrap_or_default());
     }
     Ok(revision)

@@ -32,7 +32,9 @@ pub(crate) async fn load_issuer(store: &dyn Store) -> Result<Arc<LocalIssuer>, I
         }
         let ring = KeyRing::generate(RingConfig::default(), OffsetDateTime::now_utc())?;
         let bytes = ring.to_persisted()?.as_bytes().to_vec();
-        let txn = Txn::new().when(Compare::Absent(KEYRING_KEY.into())).put(KEYRING_KEY, bytes);
+        let txn = Txn::new()
+            .when(Compare::Absent(KEYRING_KEY.into()))
+            .put(KEYRING_KEY, bytes);
         if let TxnOutcome::Committed { .. } = store.txn(txn).await? {
             return Ok(Arc::new(LocalIssuer::new(ring)));
         }
@@ -55,11 +57,18 @@ pub(crate) fn spawn_rotation(store: Arc<dyn Store>, issuer: Arc<LocalIssuer>) {
 }
 
 async fn rotate_once(store: &dyn Store, issuer: &LocalIssuer) -> Result<(), IssuingError> {
-    let Some(current) = store.get(KEYRING_KEY).await? else { return Ok(()) };
+    let Some(current) = store.get(KEYRING_KEY).await? else {
+        return Ok(());
+    };
     let rotation = issuer.rotate(OffsetDateTime::now_utc())?;
     if rotation.changed() {
         let bytes = issuer.ring().to_persisted()?.as_bytes().to_vec();
-        let txn = Txn::new().when(Compare::ModRevision(KEYRING_KEY.into(), current.mod_revision)).put(KEYRING_KEY, bytes);
+        let txn = Txn::new()
+            .when(Compare::ModRevision(
+                KEYRING_KEY.into(),
+                current.mod_revision,
+            ))
+            .put(KEYRING_KEY, bytes);
         if let TxnOutcome::Committed { .. } = store.txn(txn).await? {
             tracing::info!(added = ?rotation.added, dropped = rotation.dropped.len(), "sealing keys rotated");
         }

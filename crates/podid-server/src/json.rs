@@ -72,7 +72,11 @@ impl Body {
     }
 
     /// A member that may be a JSON string holding a document, or the document itself.
-    pub(crate) fn opt_document(&self, field: &str, err: ErrorFn) -> Result<Option<String>, AwsError> {
+    pub(crate) fn opt_document(
+        &self,
+        field: &str,
+        err: ErrorFn,
+    ) -> Result<Option<String>, AwsError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -93,11 +97,28 @@ mod tests {
     #[test]
     fn names_the_field() {
         let b = Body::parse(br#"{"namespace": 5, "tags": {"a": 1}, "x": null}"#, e).unwrap();
-        assert_eq!(b.opt_str("namespace", e).unwrap_err().message, "namespace must be a string");
-        assert_eq!(b.opt_string_map("tags", e).unwrap_err().message, "tags.a must be a string");
-        assert!(b.req_str("x", e).unwrap_err().message.starts_with("x is required"));
+        assert_eq!(
+            b.opt_str("namespace", e).unwrap_err().message,
+            "namespace must be a string"
+        );
+        assert_eq!(
+            b.opt_string_map("tags", e).unwrap_err().message,
+            "tags.a must be a string"
+        );
+        assert!(
+            b.req_str("x", e)
+                .unwrap_err()
+                .message
+                .starts_with("x is required")
+        );
         assert!(Body::parse(b"[1]", e).is_err());
         assert!(Body::parse(b"{", e).is_err());
-        assert!(Body::parse(b"", e).unwrap().opt_str("a", e).unwrap().is_none());
+        assert!(
+            Body::parse(b"", e)
+                .unwrap()
+                .opt_str("a", e)
+                .unwrap()
+                .is_none()
+        );
     }
 }

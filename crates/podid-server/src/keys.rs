@@ -20,7 +20,11 @@ pub(crate) fn association(cluster: &str, id: &AssociationId) -> String {
 }
 
 /// Namespaces and service-account names cannot contain '/', so the key is unambiguous.
-pub(crate) fn service_account_guard(cluster: &str, namespace: &str, service_account: &str) -> String {
+pub(crate) fn service_account_guard(
+    cluster: &str,
+    namespace: &str,
+    service_account: &str,
+) -> String {
     format!("assoc-sa/{cluster}/{namespace}/{service_account}")
 }
 

@@ -8,23 +8,23 @@
 
 mod admin;
 mod audit;
+pub mod auth;
 mod authz;
 mod cloudtrail;
-mod eks_auth;
-mod sessions;
-mod sts;
-mod verifiers;
-pub mod auth;
 mod eks;
+mod eks_auth;
 mod follow;
-mod issuing;
 mod iam;
-mod query;
+mod issuing;
 mod json;
 mod keys;
+mod query;
 mod registry;
 pub mod serve;
+mod sessions;
 mod state;
+mod sts;
+mod verifiers;
 mod writes;
 
 use std::future::Future;
@@ -68,7 +68,10 @@ impl std::fmt::Debug for ServerOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("binding {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("loading state from the store: {0}")]
     Store(#[from] podid_store::Error),
     #[error("loading the credential sealing keys: {0}")]
@@ -87,7 +90,9 @@ pub struct BoundServer {
 
 impl std::fmt::Debug for BoundServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoundServer").field("local_addr", &self.local_addr).finish_non_exhaustive()
+        f.debug_struct("BoundServer")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +102,9 @@ impl BoundServer {
         let store = options.backend.store.clone();
         let registry = Arc::new(Registry::default());
         let iam = Arc::new(iam::Iam::default());
-        let issuer = issuing::load_issuer(store.as_ref()).await.map_err(|e| Error::Issuing(e.to_string()))?;
+        let issuer = issuing::load_issuer(store.as_ref())
+            .await
+            .map_err(|e| Error::Issuing(e.to_string()))?;
         let follower = Follower::start(
             store.clone(),
             vec![
@@ -124,17 +131,36 @@ impl BoundServer {
             iam,
             issuer,
             verifiers: verifiers::Verifiers::default(),
-            audit: audit::Audit::start(options.backend.audit.clone(), options.service.audit_retention, options.service.audit_file.clone()),
+            audit: audit::Audit::start(
+                options.backend.audit.clone(),
+                options.service.audit_retention,
+                options.service.audit_file.clone(),
+            ),
             audit_log: options.backend.audit.clone(),
         });
-        iam::ensure_admin_user(&state, &admin_key.access_key_id, admin_key.secret_access_key())
-            .await
-            .map_err(|e| Error::Bootstrap(e.to_string()))?;
+        iam::ensure_admin_user(
+            &state,
+            &admin_key.access_key_id,
+            admin_key.secret_access_key(),
+        )
+        .await
+        .map_err(|e| Error::Bootstrap(e.to_string()))?;
         let listener = TcpListener::bind(options.listen)
             .await
-            .map_err(|source| Error::Bind { addr: options.listen, source })?;
-        let local_addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.listen, source })?;
-        Ok(Self { listener, router: router(state), tls: options.tls, local_addr })
+            .map_err(|source| Error::Bind {
+                addr: options.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            router: router(state),
+            tls: options.tls,
+            local_addr,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -153,25 +179,41 @@ fn router(state: Arc<AppState>) -> Router {
     let public_state = state.clone();
     let authenticated = Router::new()
         .route("/", get(query::handle).post(query::handle))
-        .route("/clusters/{name}/assume-role-for-pod-identity", axum::routing::post(eks_auth::assume_role_for_pod_identity))
+        .route(
+            "/clusters/{name}/assume-role-for-pod-identity",
+            axum::routing::post(eks_auth::assume_role_for_pod_identity),
+        )
         .merge(eks::router())
         .merge(admin::router())
         .fallback(unknown_operation)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
-        .route("/podid/public/clusters/{name}/jwks", get(admin::public_jwks).with_state(public_state))
+        .route(
+            "/podid/public/clusters/{name}/jwks",
+            get(admin::public_jwks).with_state(public_state),
+        )
         .merge(authenticated)
 }
 
 async fn unknown_operation(request: axum::extract::Request) -> axum::response::Response {
-    let protocol = request.extensions().get::<auth::RequestInfo>().map_or(podid_aws::Protocol::RestJson, |i| i.protocol);
+    let protocol = request
+        .extensions()
+        .get::<auth::RequestInfo>()
+        .map_or(podid_aws::Protocol::RestJson, |i| i.protocol);
     let error = podid_aws::AwsError::new(
         "UnknownOperationException",
         404,
-        format!("podid does not implement {} {}", request.method(), request.uri().path()),
+        format!(
+            "podid does not implement {} {}",
+            request.method(),
+            request.uri().path()
+        ),
     );
     auth::respond(error, protocol, "")
 }

@@ -32,7 +32,11 @@ impl QueryRequest {
         for source in [query.unwrap_or_default().as_bytes(), body] {
             for (k, v) in form_urlencoded::parse(source) {
                 if params.len() >= MAX_PARAMS {
-                    return Err(AwsError::new("ValidationError", 400, format!("Too many parameters (at most {MAX_PARAMS})")));
+                    return Err(AwsError::new(
+                        "ValidationError",
+                        400,
+                        format!("Too many parameters (at most {MAX_PARAMS})"),
+                    ));
                 }
                 params.push((k.into_owned(), v.into_owned()));
             }
@@ -47,7 +51,10 @@ impl QueryRequest {
 
     /// The first value of a parameter.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A required parameter, or the query protocol's `ValidationError` naming it.
@@ -78,9 +85,15 @@ impl QueryRequest {
         let prefix = format!("{name}.member.");
         let mut items: std::collections::BTreeMap<usize, Vec<(&str, &str)>> = Default::default();
         for (k, v) in &self.params {
-            let Some(rest) = k.strip_prefix(&prefix) else { continue };
-            let Some((index, field)) = rest.split_once('.') else { continue };
-            let Ok(index) = index.parse::<usize>() else { continue };
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((index, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<usize>() else {
+                continue;
+            };
             items.entry(index).or_default().push((field, v.as_str()));
         }
         items.into_values().collect()
@@ -97,7 +110,12 @@ fn lower_first(s: &str) -> String {
 }
 
 /// Builds `<{Action}Response xmlns=..><{Action}Result>…</{Action}Result><ResponseMetadata>…`.
-pub(crate) fn xml_response(action: &str, xmlns: &str, request_id: &str, result: impl FnOnce(&mut XmlWriter)) -> Response {
+pub(crate) fn xml_response(
+    action: &str,
+    xmlns: &str,
+    request_id: &str,
+    result: impl FnOnce(&mut XmlWriter),
+) -> Response {
     let mut w = XmlWriter::new();
     let response_tag = format!("{action}Response");
     let result_tag = format!("{action}Result");
@@ -110,13 +128,19 @@ pub(crate) fn xml_response(action: &str, xmlns: &str, request_id: &str, result: 
     w.close("ResponseMetadata");
     w.close(&response_tag);
     let mut response = Response::new(Body::from(w.finish()));
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml"),
+    );
     response
 }
 
 /// Encodes a query-protocol error.
 pub(crate) fn error_response(error: AwsError, request_id: &str) -> Response {
-    error.into_response(Protocol::Query, request_id).map(Body::from).into_response()
+    error
+        .into_response(Protocol::Query, request_id)
+        .map(Body::from)
+        .into_response()
 }
 
 /// `POST /` and `GET /`: query protocol (IAM, STS) or JSON 1.1 (CloudTrail).
@@ -128,7 +152,10 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     if info.protocol == Protocol::Json11 {
-        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         return crate::cloudtrail::dispatch(&state, &info, target, &body).await;
     }
     let request = match QueryRequest::parse(query.as_deref(), &body) {
@@ -159,6 +186,9 @@ mod tests {
         assert_eq!(tags.len(), 2);
         assert_eq!(tags[0], vec![("Key", "a"), ("Value", "1")]);
         assert_eq!(q.require("Missing").unwrap_err().code, "ValidationError");
-        assert_eq!(QueryRequest::parse(None, b"Version=1").unwrap_err().code, "MissingAction");
+        assert_eq!(
+            QueryRequest::parse(None, b"Version=1").unwrap_err().code,
+            "MissingAction"
+        );
     }
 }

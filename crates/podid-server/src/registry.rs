@@ -54,7 +54,9 @@ impl ClusterAssociations {
             }
         }
         if let Some(m) = self.by_service_account.get_mut(&old.namespace) {
-            if m.get(&old.service_account).is_some_and(|a| a.association_id == old.association_id) {
+            if m.get(&old.service_account)
+                .is_some_and(|a| a.association_id == old.association_id)
+            {
                 m.remove(&old.service_account);
             }
             if m.is_empty() {
@@ -73,7 +75,9 @@ pub(crate) struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("clusters", &self.clusters.read().len()).finish()
+        f.debug_struct("Registry")
+            .field("clusters", &self.clusters.read().len())
+            .finish()
     }
 }
 
@@ -93,18 +97,36 @@ impl Registry {
     pub(crate) fn cluster_names(&self, after: Option<&str>, limit: usize) -> Vec<String> {
         let clusters = self.clusters.read();
         let iter: Box<dyn Iterator<Item = &String>> = match after {
-            Some(a) => Box::new(clusters.range::<str, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)).map(|(k, _)| k)),
+            Some(a) => Box::new(
+                clusters
+                    .range::<str, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+                    .map(|(k, _)| k),
+            ),
             None => Box::new(clusters.keys()),
         };
         iter.take(limit).cloned().collect()
     }
 
-    pub(crate) fn association(&self, cluster: &str, id: &AssociationId) -> Option<Arc<Association>> {
-        self.associations.read().get(cluster)?.by_id.get(id).cloned()
+    pub(crate) fn association(
+        &self,
+        cluster: &str,
+        id: &AssociationId,
+    ) -> Option<Arc<Association>> {
+        self.associations
+            .read()
+            .get(cluster)?
+            .by_id
+            .get(id)
+            .cloned()
     }
 
     /// The association for a pod's service account: the credential path's lookup.
-    pub(crate) fn lookup(&self, cluster: &str, namespace: &str, service_account: &str) -> Option<Arc<Association>> {
+    pub(crate) fn lookup(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        service_account: &str,
+    ) -> Option<Arc<Association>> {
         self.associations
             .read()
             .get(cluster)?
@@ -115,7 +137,10 @@ impl Registry {
     }
 
     pub(crate) fn association_count(&self, cluster: &str) -> usize {
-        self.associations.read().get(cluster).map_or(0, |c| c.by_id.len())
+        self.associations
+            .read()
+            .get(cluster)
+            .map_or(0, |c| c.by_id.len())
     }
 
     /// The association created with this client request token, if any.
@@ -139,19 +164,28 @@ impl Registry {
         limit: usize,
     ) -> (Vec<Arc<Association>>, bool) {
         let assocs = self.associations.read();
-        let Some(c) = assocs.get(cluster) else { return (Vec::new(), false) };
+        let Some(c) = assocs.get(cluster) else {
+            return (Vec::new(), false);
+        };
         let source: Option<&ById> = match filter.namespace {
             Some(ns) => c.by_namespace.get(ns),
             None => Some(&c.by_id),
         };
-        let Some(source) = source else { return (Vec::new(), false) };
+        let Some(source) = source else {
+            return (Vec::new(), false);
+        };
         let range = match after {
-            Some(a) => source.range((std::ops::Bound::Excluded(a.clone()), std::ops::Bound::Unbounded)),
+            Some(a) => source.range((
+                std::ops::Bound::Excluded(a.clone()),
+                std::ops::Bound::Unbounded,
+            )),
             None => source.range(..),
         };
-        let mut matching = range
-            .map(|(_, a)| a)
-            .filter(|a| filter.service_account.is_none_or(|sa| a.service_account == sa));
+        let mut matching = range.map(|(_, a)| a).filter(|a| {
+            filter
+                .service_account
+                .is_none_or(|sa| a.service_account == sa)
+        });
         let page: Vec<_> = matching.by_ref().take(limit).cloned().collect();
         let more = matching.next().is_some();
         (page, more)
@@ -208,7 +242,9 @@ impl Index for AssociationIndex {
     fn load(&self, kvs: &[KeyValue]) {
         let mut map: HashMap<String, ClusterAssociations> = HashMap::new();
         for a in kvs.iter().filter_map(decode::<Association>) {
-            map.entry(a.cluster_name.clone()).or_default().insert(Arc::new(a));
+            map.entry(a.cluster_name.clone())
+                .or_default()
+                .insert(Arc::new(a));
         }
         *self.0.associations.write() = map;
     }
@@ -217,11 +253,16 @@ impl Index for AssociationIndex {
             Event::Put(kv) => {
                 if let Some(a) = decode::<Association>(kv) {
                     let mut assocs = self.0.associations.write();
-                    assocs.entry(a.cluster_name.clone()).or_default().insert(Arc::new(a));
+                    assocs
+                        .entry(a.cluster_name.clone())
+                        .or_default()
+                        .insert(Arc::new(a));
                 }
             }
             Event::Delete { key, .. } => {
-                let Some((cluster, id)) = keys::parse_association_key(key) else { return };
+                let Some((cluster, id)) = keys::parse_association_key(key) else {
+                    return;
+                };
                 let mut assocs = self.0.associations.write();
                 if let Some(c) = assocs.get_mut(cluster) {
                     c.remove(&id);

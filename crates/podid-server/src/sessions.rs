@@ -35,7 +35,12 @@ pub(crate) enum SessionError {
 }
 
 /// Does the role's trust policy let `principal` perform every one of `actions`, with `context`?
-pub(crate) fn trust_allows(role: &RoleView, principal: &PrincipalInfo, actions: &[&str], context: &[(String, Vec<String>)]) -> bool {
+pub(crate) fn trust_allows(
+    role: &RoleView,
+    principal: &PrincipalInfo,
+    actions: &[&str],
+    context: &[(String, Vec<String>)],
+) -> bool {
     actions.iter().all(|action| {
         let mut ctx = RequestContext::new(principal.clone(), action)
             .with_resource(&role.arn)
@@ -48,7 +53,10 @@ pub(crate) fn trust_allows(role: &RoleView, principal: &PrincipalInfo, actions: 
 }
 
 /// Mints the session.
-pub(crate) fn issue(state: &AppState, request: SessionRequest<'_>) -> Result<IssuedCredentials, SessionError> {
+pub(crate) fn issue(
+    state: &AppState,
+    request: SessionRequest<'_>,
+) -> Result<IssuedCredentials, SessionError> {
     let duration = match state.config.max_credential_duration {
         Some(cap) => request.duration.min(cap),
         None => request.duration,
@@ -84,10 +92,15 @@ pub(crate) fn assumed_role_arn(account_id: &str, role_name: &str, session_name: 
 /// RFC 3339 with whole seconds (`2024-01-01T00:00:00Z`), as STS writes timestamps.
 pub(crate) fn iso8601(t: OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC).format(fmt).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC)
+        .format(fmt)
+        .unwrap_or_default()
 }
 
 /// Is `name` a valid RoleSessionName (2-64 of `[\w+=,.@-]`)?
 pub(crate) fn valid_session_name(name: &str) -> bool {
-    (2..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+    (2..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }

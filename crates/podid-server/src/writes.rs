@@ -34,12 +34,18 @@ pub(crate) enum WriteError {
 /// Optimistic-concurrency retries before giving up with `Contention`.
 const MAX_ATTEMPTS: usize = 5;
 
-pub(crate) async fn create_association(state: &AppState, a: &Association) -> Result<(), WriteError> {
+pub(crate) async fn create_association(
+    state: &AppState,
+    a: &Association,
+) -> Result<(), WriteError> {
     let guard = keys::service_account_guard(&a.cluster_name, &a.namespace, &a.service_account);
     let txn = Txn::new()
         .when(Compare::Absent(guard.clone()))
         .when(Compare::Present(keys::cluster(&a.cluster_name)))
-        .put(keys::association(&a.cluster_name, &a.association_id), serde_json::to_vec(a)?)
+        .put(
+            keys::association(&a.cluster_name, &a.association_id),
+            serde_json::to_vec(a)?,
+        )
         .put(guard.clone(), a.association_id.as_str().to_owned());
     match state.store.txn(txn).await? {
         TxnOutcome::Committed { revision } => {
@@ -48,7 +54,9 @@ pub(crate) async fn create_association(state: &AppState, a: &Association) -> Res
         }
         TxnOutcome::Failed { failed_compare: 0 } => {
             let existing = state.store.get(&guard).await?;
-            let existing_id = existing.map(|kv| String::from_utf8_lossy(&kv.value).into_owned()).unwrap_or_default();
+            let existing_id = existing
+                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+                .unwrap_or_default();
             Err(WriteError::InUse { existing_id })
         }
         TxnOutcome::Failed { .. } => Err(WriteError::ClusterNotFound),
@@ -74,7 +82,9 @@ pub(crate) async fn update_association<E>(
             Ok(false) => return Ok(Ok(a)),
             Ok(true) => {}
         }
-        let txn = Txn::new().when(Compare::ModRevision(key.clone(), kv.mod_revision)).put(key.clone(), serde_json::to_vec(&a)?);
+        let txn = Txn::new()
+            .when(Compare::ModRevision(key.clone(), kv.mod_revision))
+            .put(key.clone(), serde_json::to_vec(&a)?);
         if let TxnOutcome::Committed { revision } = state.store.txn(txn).await? {
             state.follower.wait_for(revision).await;
             return Ok(Ok(a));
@@ -83,7 +93,11 @@ pub(crate) async fn update_association<E>(
     Err(WriteError::Contention)
 }
 
-pub(crate) async fn delete_association(state: &AppState, cluster: &str, id: &AssociationId) -> Result<Association, WriteError> {
+pub(crate) async fn delete_association(
+    state: &AppState,
+    cluster: &str,
+    id: &AssociationId,
+) -> Result<Association, WriteError> {
     let key = keys::association(cluster, id);
     for _ in 0..MAX_ATTEMPTS {
         let Some(kv) = state.store.get(&key).await? else {
@@ -93,7 +107,11 @@ pub(crate) async fn delete_association(state: &AppState, cluster: &str, id: &Ass
         let txn = Txn::new()
             .when(Compare::ModRevision(key.clone(), kv.mod_revision))
             .delete(key.clone())
-            .delete(keys::service_account_guard(cluster, &a.namespace, &a.service_account));
+            .delete(keys::service_account_guard(
+                cluster,
+                &a.namespace,
+                &a.service_account,
+            ));
         if let TxnOutcome::Committed { revision } = state.store.txn(txn).await? {
             state.follower.wait_for(revision).await;
             return Ok(a);
@@ -102,10 +120,22 @@ pub(crate) async fn delete_association(state: &AppState, cluster: &str, id: &Ass
     Err(WriteError::Contention)
 }
 
-pub(crate) async fn put_cluster(state: &AppState, c: &Cluster, must_be_new: bool) -> Result<(), WriteError> {
+pub(crate) async fn put_cluster(
+    state: &AppState,
+    c: &Cluster,
+    must_be_new: bool,
+) -> Result<(), WriteError> {
     let key = keys::cluster(&c.name);
-    let compare = if must_be_new { Compare::Absent(key.clone()) } else { Compare::Present(key.clone()) };
-    match state.store.txn(Txn::new().when(compare).put(key, serde_json::to_vec(c)?)).await? {
+    let compare = if must_be_new {
+        Compare::Absent(key.clone())
+    } else {
+        Compare::Present(key.clone())
+    };
+    match state
+        .store
+        .txn(Txn::new().when(compare).put(key, serde_json::to_vec(c)?))
+        .await?
+    {
         TxnOutcome::Committed { revision } => {
             state.follower.wait_for(revision).await;
             Ok(())
@@ -119,7 +149,11 @@ pub(crate) async fn put_cluster(state: &AppState, c: &Cluster, must_be_new: bool
 /// creates need `Present(cluster)`, so none can start after this commits.
 pub(crate) async fn delete_cluster(state: &AppState, name: &str) -> Result<(), WriteError> {
     let key = keys::cluster(name);
-    match state.store.txn(Txn::new().when(Compare::Present(key.clone())).delete(key)).await? {
+    match state
+        .store
+        .txn(Txn::new().when(Compare::Present(key.clone())).delete(key))
+        .await?
+    {
         TxnOutcome::Committed { revision } => {
             state.follower.wait_for(revision).await;
             Ok(())

@@ -191,7 +191,10 @@ pub async fn open(location: &str) -> Result<Backend> {
     match location.split_once(':') {
         Some(("sqlite", path)) if !path.is_empty() => {
             let sqlite = Arc::new(SqliteStore::open(std::path::Path::new(path)).await?);
-            Ok(Backend { store: sqlite.clone(), audit: sqlite })
+            Ok(Backend {
+                store: sqlite.clone(),
+                audit: sqlite,
+            })
         }
         _ => Err(Error::BadLocation(location.to_owned())),
     }

@@ -152,11 +152,7 @@ impl Client {
             .unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
         let message = field(&["message", "Message"])
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
-        Err(ApiError {
-            code,
-            message,
-        }
-        .into())
+        Err(ApiError { code, message }.into())
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> anyhow::Error {

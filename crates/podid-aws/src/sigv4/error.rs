@@ -14,7 +14,11 @@ pub enum SigV4Error {
     #[error("signature does not match")]
     SignatureMismatch,
     #[error("signature expired: {signed} is outside the {skew_minutes} minute window around {now}")]
-    SkewTooLarge { signed: String, now: String, skew_minutes: u64 },
+    SkewTooLarge {
+        signed: String,
+        now: String,
+        skew_minutes: u64,
+    },
     #[error("presigned request expired")]
     PresignExpired,
     #[error("credential scoped to service {found}, expected {expected}")]
@@ -39,7 +43,11 @@ impl SigV4Error {
     /// use the short codes.
     pub fn to_aws(&self, protocol: Protocol) -> AwsError {
         let query = protocol == Protocol::Query;
-        let auth_status = if protocol == Protocol::Json11 { 400 } else { 403 };
+        let auth_status = if protocol == Protocol::Json11 {
+            400
+        } else {
+            403
+        };
         let pick = |rest: &'static str, q: &'static str| if query { q } else { rest };
         match self {
             SigV4Error::Missing => {
@@ -49,7 +57,10 @@ impl SigV4Error {
                     "Missing Authentication Token"
                 };
                 AwsError::new(
-                    pick("MissingAuthenticationTokenException", "MissingAuthenticationToken"),
+                    pick(
+                        "MissingAuthenticationTokenException",
+                        "MissingAuthenticationToken",
+                    ),
                     auth_status,
                     msg,
                 )
@@ -66,7 +77,11 @@ impl SigV4Error {
             ),
             SigV4Error::ExpiredSessionToken => AwsError::new(
                 pick("ExpiredTokenException", "ExpiredToken"),
-                if protocol == Protocol::RestJson { 403 } else { 400 },
+                if protocol == Protocol::RestJson {
+                    403
+                } else {
+                    400
+                },
                 EXPIRED_TOKEN_MSG,
             ),
             SigV4Error::SignatureMismatch | SigV4Error::PayloadHashMismatch => AwsError::new(
@@ -74,7 +89,11 @@ impl SigV4Error {
                 auth_status,
                 SIG_MISMATCH_MSG,
             ),
-            SigV4Error::SkewTooLarge { signed, now, skew_minutes } => AwsError::new(
+            SigV4Error::SkewTooLarge {
+                signed,
+                now,
+                skew_minutes,
+            } => AwsError::new(
                 pick("InvalidSignatureException", "SignatureDoesNotMatch"),
                 auth_status,
                 format!(

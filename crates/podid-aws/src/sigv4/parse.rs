@@ -26,7 +26,9 @@ pub(crate) const MAX_SESSION_TOKEN_LEN: usize = 8 * 1024;
 pub enum AuthLocation {
     Header,
     /// A presigned URL valid for this long after `X-Amz-Date`.
-    Query { expires: Duration },
+    Query {
+        expires: Duration,
+    },
 }
 
 /// The authentication parameters of a SigV4 request.
@@ -55,7 +57,10 @@ impl fmt::Debug for ParsedAuth {
             .field("region", &self.region)
             .field("service", &self.service)
             .field("amz_date", &self.amz_date)
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -77,7 +82,9 @@ pub fn parse_request(parts: &Parts) -> Result<ParsedAuth, SigV4Error> {
 
 fn parse_header(parts: &Parts, value: &str) -> Result<ParsedAuth, SigV4Error> {
     if value.len() > MAX_AUTH_LEN {
-        return Err(SigV4Error::Incomplete("Authorization header is too long".into()));
+        return Err(SigV4Error::Incomplete(
+            "Authorization header is too long".into(),
+        ));
     }
     let Some(rest) = value.strip_prefix(ALGORITHM) else {
         return Err(SigV4Error::Incomplete(format!(
@@ -116,15 +123,29 @@ fn parse_header(parts: &Parts, value: &str) -> Result<ParsedAuth, SigV4Error> {
         Some(v) => Some(token_str(v.as_bytes())?),
         None => None,
     };
-    assemble(AuthLocation::Header, credential, signed_headers, signature, amz_date, session_token)
+    assemble(
+        AuthLocation::Header,
+        credential,
+        signed_headers,
+        signature,
+        amz_date,
+        session_token,
+    )
 }
 
 fn parse_query(query: &str) -> Result<ParsedAuth, SigV4Error> {
     if query.len() > 4 * MAX_AUTH_LEN {
         return Err(SigV4Error::Incomplete("query string is too long".into()));
     }
-    let (mut algorithm, mut credential, mut signed, mut signature, mut date, mut expires, mut token) =
-        (None, None, None, None, None, None, None);
+    let (
+        mut algorithm,
+        mut credential,
+        mut signed,
+        mut signature,
+        mut date,
+        mut expires,
+        mut token,
+    ) = (None, None, None, None, None, None, None);
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "X-Amz-Algorithm" => algorithm = Some(v.into_owned()),
@@ -138,7 +159,9 @@ fn parse_query(query: &str) -> Result<ParsedAuth, SigV4Error> {
         }
     }
     let missing = |name: &str| {
-        SigV4Error::Incomplete(format!("AWS query-string parameters must include '{name}'."))
+        SigV4Error::Incomplete(format!(
+            "AWS query-string parameters must include '{name}'."
+        ))
     };
     if algorithm.as_deref() != Some(ALGORITHM) {
         return Err(missing("X-Amz-Algorithm"));
@@ -157,7 +180,9 @@ fn parse_query(query: &str) -> Result<ParsedAuth, SigV4Error> {
                 "X-Amz-Expires must be between 1 and {MAX_PRESIGN_SECS} seconds"
             ))
         })?;
-    let location = AuthLocation::Query { expires: Duration::from_secs(expires) };
+    let location = AuthLocation::Query {
+        expires: Duration::from_secs(expires),
+    };
     assemble(location, &credential, &signed, &signature, &date, token)
 }
 
@@ -165,7 +190,9 @@ fn token_str(bytes: &[u8]) -> Result<String, SigV4Error> {
     if bytes.len() > MAX_SESSION_TOKEN_LEN || bytes.is_empty() {
         return Err(SigV4Error::InvalidSessionToken);
     }
-    std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| SigV4Error::InvalidSessionToken)
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| SigV4Error::InvalidSessionToken)
 }
 
 fn assemble(
@@ -190,19 +217,30 @@ fn assemble(
             credential.split('/').skip(1).collect::<Vec<_>>().join("/")
         )));
     };
-    if key.is_empty() || key.len() > 128 || date.len() != 8 || region.is_empty() || service.is_empty()
+    if key.is_empty()
+        || key.len() > 128
+        || date.len() != 8
+        || region.is_empty()
+        || service.is_empty()
     {
-        return Err(SigV4Error::Incomplete("Credential scope is malformed".into()));
+        return Err(SigV4Error::Incomplete(
+            "Credential scope is malformed".into(),
+        ));
     }
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SigV4Error::SignatureMismatch);
     }
-    let signed: Vec<String> = signed_headers.split(';').map(str::to_ascii_lowercase).collect();
+    let signed: Vec<String> = signed_headers
+        .split(';')
+        .map(str::to_ascii_lowercase)
+        .collect();
     if signed.len() > MAX_SIGNED_HEADERS || signed.iter().any(String::is_empty) {
         return Err(SigV4Error::Incomplete("SignedHeaders is malformed".into()));
     }
     if !signed.iter().any(|h| h == "host") {
-        return Err(SigV4Error::Incomplete("SignedHeaders must include 'host'".into()));
+        return Err(SigV4Error::Incomplete(
+            "SignedHeaders must include 'host'".into(),
+        ));
     }
     let time = parse_amz_date(amz_date)?;
     Ok(ParsedAuth {
@@ -230,5 +268,7 @@ pub(crate) fn parse_amz_date(s: &str) -> Result<SystemTime, SigV4Error> {
 /// Formats a time as `YYYYMMDDTHHMMSSZ`.
 pub(crate) fn format_amz_date(t: SystemTime) -> String {
     let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::OffsetDateTime::from(t).format(fmt).unwrap_or_default()
+    time::OffsetDateTime::from(t)
+        .format(fmt)
+        .unwrap_or_default()
 }

@@ -108,7 +108,10 @@ fn expected_signature(
         AuthLocation::Query { expires } => {
             settings.signature_location = SignatureLocation::QueryParams;
             settings.expires_in = Some(expires);
-            (Cow::Owned(strip_presign_params(parts)), auth.session_token.clone())
+            (
+                Cow::Owned(strip_presign_params(parts)),
+                auth.session_token.clone(),
+            )
         }
     };
     // In header form the token header, when signed, is one of `headers`; the identity carries it only
@@ -170,5 +173,9 @@ fn strip_presign_params(parts: &Parts) -> String {
             !pair.is_empty() && !PRESIGN_PARAMS.contains(&key)
         })
         .collect();
-    if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
 }

@@ -28,16 +28,24 @@ pub struct AdminKey {
 
 impl fmt::Debug for AdminKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdminKey").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+        f.debug_struct("AdminKey")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminKeyError {
     #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("writing {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} has no aws_access_key_id / aws_secret_access_key pair")]
     Malformed { path: String },
 }
@@ -50,16 +58,29 @@ impl AdminKey {
         let mut rng = rand::rng();
         let mut pick = |alphabet: &[u8], n: usize| -> String {
             (0..n)
-                .map(|_| char::from(alphabet.get(rng.random_range(0..alphabet.len())).copied().unwrap_or(b'A')))
+                .map(|_| {
+                    char::from(
+                        alphabet
+                            .get(rng.random_range(0..alphabet.len()))
+                            .copied()
+                            .unwrap_or(b'A'),
+                    )
+                })
                 .collect()
         };
         let access_key_id = format!("AKIA{}", pick(ID, 16));
         let secret_access_key = pick(SECRET, 40);
-        Self { access_key_id, secret_access_key }
+        Self {
+            access_key_id,
+            secret_access_key,
+        }
     }
 
     pub fn new(access_key_id: String, secret_access_key: String) -> Self {
-        Self { access_key_id, secret_access_key }
+        Self {
+            access_key_id,
+            secret_access_key,
+        }
     }
 
     pub fn secret_access_key(&self) -> &str {
@@ -69,7 +90,10 @@ impl AdminKey {
     /// Reads a shared-credentials file (the `[default]` profile, or the first pair found).
     pub fn load(path: &Path) -> Result<Self, AdminKeyError> {
         let shown = path.display().to_string();
-        let read_err = |source| AdminKeyError::Read { path: shown.clone(), source };
+        let read_err = |source| AdminKeyError::Read {
+            path: shown.clone(),
+            source,
+        };
         let meta = std::fs::metadata(path).map_err(read_err)?;
         if meta.len() > MAX_KEY_FILE {
             return Err(AdminKeyError::Malformed { path: shown });
@@ -77,7 +101,9 @@ impl AdminKey {
         let text = std::fs::read_to_string(path).map_err(read_err)?;
         let (mut id, mut secret) = (None, None);
         for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else { continue };
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
             match k.trim() {
                 "aws_access_key_id" if id.is_none() => id = Some(v.trim().to_owned()),
                 "aws_secret_access_key" if secret.is_none() => secret = Some(v.trim().to_owned()),
@@ -85,14 +111,19 @@ impl AdminKey {
             }
         }
         match (id, secret) {
-            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok(Self::new(id, secret)),
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Ok(Self::new(id, secret))
+            }
             _ => Err(AdminKeyError::Malformed { path: shown }),
         }
     }
 
     /// Writes the key to `path` with mode 0600, refusing to replace an existing file.
     pub fn save_new(&self, path: &Path) -> Result<(), AdminKeyError> {
-        let write_err = |source| AdminKeyError::Write { path: path.display().to_string(), source };
+        let write_err = |source| AdminKeyError::Write {
+            path: path.display().to_string(),
+            source,
+        };
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -113,8 +144,10 @@ impl AdminKey {
             return Ok((Self::load(path)?, false));
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| AdminKeyError::Write { path: dir.display().to_string(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| AdminKeyError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let key = Self::generate();
         key.save_new(path)?;
@@ -138,7 +171,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let (again, created) = AdminKey::load_or_create(&path).unwrap();
         assert!(!created);
@@ -151,6 +187,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         std::fs::write(&path, "[default]\naws_access_key_id = AKIA\n").unwrap();
-        assert!(matches!(AdminKey::load(&path), Err(AdminKeyError::Malformed { .. })));
+        assert!(matches!(
+            AdminKey::load(&path),
+            Err(AdminKeyError::Malformed { .. })
+        ));
     }
 }

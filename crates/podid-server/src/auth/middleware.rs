@@ -22,7 +22,11 @@ pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Verifies SigV4, then passes the request on with its body buffered and a [`RequestInfo`].
-pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let request_id = podid_aws::new_request_id();
     let (parts, body) = request.into_parts();
     let route = Route::classify(&parts);
@@ -40,7 +44,10 @@ pub(crate) async fn authenticate(State(state): State<Arc<AppState>>, request: Re
 }
 
 pub(crate) fn respond(error: AwsError, protocol: Protocol, request_id: &str) -> Response {
-    error.into_response(protocol, request_id).map(Body::from).into_response()
+    error
+        .into_response(protocol, request_id)
+        .map(Body::from)
+        .into_response()
 }
 
 /// How a request must be authenticated, decided from its shape before any parsing.
@@ -54,11 +61,21 @@ impl Route {
     fn classify(parts: &http::request::Parts) -> Self {
         let path = parts.uri.path();
         if path.starts_with("/clusters") {
-            let service = if path.ends_with("/assume-role-for-pod-identity") { "eks-auth" } else { "eks" };
-            return Self { protocol: Protocol::RestJson, service: Some(service) };
+            let service = if path.ends_with("/assume-role-for-pod-identity") {
+                "eks-auth"
+            } else {
+                "eks"
+            };
+            return Self {
+                protocol: Protocol::RestJson,
+                service: Some(service),
+            };
         }
         if path.starts_with("/podid/") {
-            return Self { protocol: Protocol::RestJson, service: Some("podid") };
+            return Self {
+                protocol: Protocol::RestJson,
+                service: Some("podid"),
+            };
         }
         if let Some(target) = parts.headers.get("x-amz-target") {
             let service = target
@@ -66,9 +83,15 @@ impl Route {
                 .ok()
                 .filter(|t| t.starts_with("com.amazonaws.cloudtrail."))
                 .map(|_| "cloudtrail");
-            return Self { protocol: Protocol::Json11, service };
+            return Self {
+                protocol: Protocol::Json11,
+                service,
+            };
         }
-        Self { protocol: Protocol::Query, service: None }
+        Self {
+            protocol: Protocol::Query,
+            service: None,
+        }
     }
 }
 
@@ -86,14 +109,23 @@ async fn admit(
         .resolve(&auth.access_key_id, auth.session_token.as_deref())
         .map_err(|e| e.to_aws(route.protocol))?;
     let body = read_body(body).await?;
-    verify_signature(&parts, &body, &auth, &resolved.secret_access_key, SystemTime::now())
-        .map_err(|e| e.to_aws(route.protocol))?;
+    verify_signature(
+        &parts,
+        &body,
+        &auth,
+        &resolved.secret_access_key,
+        SystemTime::now(),
+    )
+    .map_err(|e| e.to_aws(route.protocol))?;
     let info = RequestInfo {
         request_id: request_id.to_owned(),
         protocol: route.protocol,
         service: auth.service.clone(),
         region: auth.region.clone(),
-        source_ip: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        source_ip: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip()),
         user_agent: parts
             .headers
             .get(http::header::USER_AGENT)
@@ -107,7 +139,12 @@ async fn admit(
     Ok(request)
 }
 
-fn check_scope(state: &AppState, route: &Route, service: &str, region: &str) -> Result<(), SigV4Error> {
+fn check_scope(
+    state: &AppState,
+    route: &Route,
+    service: &str,
+    region: &str,
+) -> Result<(), SigV4Error> {
     let wrong_service = |expected: &str| SigV4Error::WrongService {
         expected: expected.to_owned(),
         found: service.to_owned(),
@@ -115,8 +152,16 @@ fn check_scope(state: &AppState, route: &Route, service: &str, region: &str) -> 
     let expected = match route.service {
         Some(expected) if expected != service => return Err(wrong_service(expected)),
         Some(expected) => expected,
-        None if route.protocol == Protocol::Query && (service == "iam" || service == "sts") => service,
-        None => return Err(wrong_service(if route.protocol == Protocol::Query { "sts" } else { "cloudtrail" })),
+        None if route.protocol == Protocol::Query && (service == "iam" || service == "sts") => {
+            service
+        }
+        None => {
+            return Err(wrong_service(if route.protocol == Protocol::Query {
+                "sts"
+            } else {
+                "cloudtrail"
+            }));
+        }
     };
     // IAM and STS are global: the SDKs and the CLI sign them for us-east-1 whatever region is
     // configured (STS regional endpoints use the configured region), so both are accepted.
@@ -124,18 +169,29 @@ fn check_scope(state: &AppState, route: &Route, service: &str, region: &str) -> 
     if region == state.config.region || (global && region == "us-east-1") {
         Ok(())
     } else {
-        Err(SigV4Error::WrongRegion { found: region.to_owned() })
+        Err(SigV4Error::WrongRegion {
+            found: region.to_owned(),
+        })
     }
 }
 
 async fn read_body(body: Body) -> Result<Bytes, AwsError> {
-    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+    match tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(AwsError::new(
             "RequestEntityTooLargeException",
             413,
             format!("Request body must be at most {MAX_BODY_BYTES} bytes"),
         )),
-        Err(_) => Err(AwsError::new("RequestTimeoutException", 408, "Timed out reading the request body")),
+        Err(_) => Err(AwsError::new(
+            "RequestTimeoutException",
+            408,
+            "Timed out reading the request body",
+        )),
     }
 }

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 pub use admin_key::{AdminKey, AdminKeyError};
 pub(crate) use middleware::{authenticate, respond};
-pub(crate) use resolver::ServerCredentials;
 use podid_aws::Protocol;
 use podid_aws::sigv4::SigV4Error;
+pub(crate) use resolver::ServerCredentials;
 
 /// Who signed a request.
 #[derive(Debug, Clone)]
@@ -42,7 +42,9 @@ impl Caller {
         match &self.kind {
             CallerKind::User { user_id, .. } => user_id.clone(),
             CallerKind::AssumedRole(claims) => match &claims.principal {
-                podid_issuer::Principal::AssumedRole(r) => format!("{}:{}", r.role_id, r.session_name),
+                podid_issuer::Principal::AssumedRole(r) => {
+                    format!("{}:{}", r.role_id, r.session_name)
+                }
                 _ => String::new(),
             },
         }
@@ -57,13 +59,19 @@ pub struct ResolvedKey {
 
 impl fmt::Debug for ResolvedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResolvedKey").field("caller", &self.caller).finish_non_exhaustive()
+        f.debug_struct("ResolvedKey")
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
     }
 }
 
 /// Finds the secret for an access key (and validates a session token when one is presented).
 pub trait CredentialResolver: Send + Sync + 'static {
-    fn resolve(&self, access_key_id: &str, session_token: Option<&str>) -> Result<ResolvedKey, SigV4Error>;
+    fn resolve(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Result<ResolvedKey, SigV4Error>;
 }
 
 /// What handlers know about the request beyond its body.

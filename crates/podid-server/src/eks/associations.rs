@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::{Extension, Json};
-use axum::extract::{Path, RawQuery, State};
 use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::{Extension, Json};
 use podid_aws::AwsError;
 use podid_model::{Association, AssociationId, AssociationSpec, Cluster, now_millis};
 use serde_json::{Value, json};
@@ -27,11 +27,16 @@ type Reply = Result<Json<Value>, EksError>;
 const MAX_CLIENT_REQUEST_TOKEN: usize = 128;
 
 fn cluster(state: &AppState, name: &str) -> Result<Arc<Cluster>, AwsError> {
-    state.registry.cluster(name).ok_or_else(|| errors::cluster_not_found(name))
+    state
+        .registry
+        .cluster(name)
+        .ok_or_else(|| errors::cluster_not_found(name))
 }
 
 fn path_error(e: PathRejection) -> EksError {
-    EksError(errors::invalid_parameter(format!("Invalid request path: {e}")))
+    EksError(errors::invalid_parameter(format!(
+        "Invalid request path: {e}"
+    )))
 }
 
 fn write_error(e: WriteError, cluster: &str, id: &str) -> AwsError {
@@ -39,8 +44,14 @@ fn write_error(e: WriteError, cluster: &str, id: &str) -> AwsError {
         WriteError::ClusterNotFound => errors::cluster_not_found(cluster),
         WriteError::AssociationNotFound => errors::association_not_found(cluster, id),
         WriteError::InUse { existing_id } => errors::association_in_use(cluster, &existing_id),
-        WriteError::ClusterExists => errors::server_error("cluster exists on association write", &"unexpected"),
-        WriteError::Contention => AwsError::new("ServerException", 500, "Too many concurrent updates of this association; try again."),
+        WriteError::ClusterExists => {
+            errors::server_error("cluster exists on association write", &"unexpected")
+        }
+        WriteError::Contention => AwsError::new(
+            "ServerException",
+            500,
+            "Too many concurrent updates of this association; try again.",
+        ),
         WriteError::Store(e) => errors::server_error("store", &e),
         WriteError::Encode(e) => errors::server_error("encode", &e),
     }
@@ -49,9 +60,11 @@ fn write_error(e: WriteError, cluster: &str, id: &str) -> AwsError {
 fn client_token(body: &Body) -> Result<Option<String>, AwsError> {
     let token = body.opt_str("clientRequestToken", errors::invalid_parameter_s)?;
     match token {
-        Some(t) if t.is_empty() || t.len() > MAX_CLIENT_REQUEST_TOKEN => Err(errors::invalid_parameter(format!(
-            "clientRequestToken must be between 1 and {MAX_CLIENT_REQUEST_TOKEN} characters"
-        ))),
+        Some(t) if t.is_empty() || t.len() > MAX_CLIENT_REQUEST_TOKEN => {
+            Err(errors::invalid_parameter(format!(
+                "clientRequestToken must be between 1 and {MAX_CLIENT_REQUEST_TOKEN} characters"
+            )))
+        }
         t => Ok(t.map(str::to_owned)),
     }
 }
@@ -62,7 +75,10 @@ fn fingerprint(parts: &Value) -> String {
 }
 
 fn hex_digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn token_reused(operation: &str) -> AwsError {
@@ -92,17 +108,33 @@ pub(super) async fn create(
     authz::authorize(&state, &info, "eks:CreatePodIdentityAssociation", &c.arn)?;
     authorize_pass_role(&state, &info, role_arn)?;
 
-    let print = fingerprint(&json!([namespace, service_account, role_arn, tags, disable_session_tags, target_role_arn, policy]));
-    if let Some(t) = &token {
-        if let Some(existing) = state.registry.by_create_token(&name, t) {
-            return idempotent_repeat(&existing, &print);
-        }
+    let print = fingerprint(&json!([
+        namespace,
+        service_account,
+        role_arn,
+        tags,
+        disable_session_tags,
+        target_role_arn,
+        policy
+    ]));
+    if let Some(t) = &token
+        && let Some(existing) = state.registry.by_create_token(&name, t)
+    {
+        return idempotent_repeat(&existing, &print);
     }
-    let spec = AssociationSpec::validate(role_arn, target_role_arn, disable_session_tags, policy, &state.config.account_id)
-        .map_err(errors::invalid_field)?;
-    let mut a = Association::new(
-        &state.config.region,
+    let spec = AssociationSpec::validate(
+        role_arn,
+        target_role_arn,
+        disable_session_tags,
+        policy,
         &state.config.account_id,
+    )
+    .map_err(errors::invalid_field)?;
+    let mut a = Association::new(
+        podid_model::Scope {
+            region: &state.config.region,
+            account_id: &state.config.account_id,
+        },
         &name,
         namespace,
         service_account,
@@ -128,9 +160,19 @@ pub(super) async fn create(
         }
         // A concurrent retry with the same token may have won the race.
         Err(WriteError::InUse { .. }) if token.is_some() => {
-            match token.as_deref().and_then(|t| state.registry.by_create_token(&name, t)) {
+            match token
+                .as_deref()
+                .and_then(|t| state.registry.by_create_token(&name, t))
+            {
                 Some(existing) => idempotent_repeat(&existing, &print),
-                None => Err(write_error(WriteError::InUse { existing_id: existing_id(&state, &name, namespace, service_account) }, &name, "").into()),
+                None => Err(write_error(
+                    WriteError::InUse {
+                        existing_id: existing_id(&state, &name, namespace, service_account),
+                    },
+                    &name,
+                    "",
+                )
+                .into()),
             }
         }
         Err(err) => Err(write_error(err, &name, "").into()),
@@ -138,12 +180,18 @@ pub(super) async fn create(
 }
 
 fn existing_id(state: &AppState, cluster: &str, ns: &str, sa: &str) -> String {
-    state.registry.lookup(cluster, ns, sa).map(|a| a.association_id.as_str().to_owned()).unwrap_or_default()
+    state
+        .registry
+        .lookup(cluster, ns, sa)
+        .map(|a| a.association_id.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 fn idempotent_repeat(existing: &Association, print: &str) -> Reply {
     match &existing.create_token {
-        Some((_, p)) if p == print => Ok(Json(json!({ "association": wire::association(existing) }))),
+        Some((_, p)) if p == print => {
+            Ok(Json(json!({ "association": wire::association(existing) })))
+        }
         _ => Err(token_reused("CreatePodIdentityAssociation").into()),
     }
 }
@@ -155,7 +203,12 @@ pub(super) async fn describe(
 ) -> Reply {
     let Path((name, id)) = path.map_err(path_error)?;
     let c = cluster(&state, &name)?;
-    authz::authorize(&state, &info, "eks:DescribePodIdentityAssociation", &association_arn(&state, &c, &id))?;
+    authz::authorize(
+        &state,
+        &info,
+        "eks:DescribePodIdentityAssociation",
+        &association_arn(&state, &c, &id),
+    )?;
     let a = AssociationId::parse(&id)
         .and_then(|aid| state.registry.association(&name, &aid))
         .ok_or_else(|| errors::association_not_found(&name, &id))?;
@@ -178,23 +231,40 @@ pub(super) async fn update(
     let target_role_arn = body.opt_str("targetRoleArn", e)?;
     let policy = body.opt_str("policy", e)?;
     let c = cluster(&state, &name)?;
-    authz::authorize(&state, &info, "eks:UpdatePodIdentityAssociation", &association_arn(&state, &c, &id))?;
+    authz::authorize(
+        &state,
+        &info,
+        "eks:UpdatePodIdentityAssociation",
+        &association_arn(&state, &c, &id),
+    )?;
     if let Some(r) = role_arn {
         authorize_pass_role(&state, &info, r)?;
     }
     let aid = AssociationId::parse(&id).ok_or_else(|| errors::association_not_found(&name, &id))?;
-    let print = fingerprint(&json!([role_arn, disable_session_tags, target_role_arn, policy]));
+    let print = fingerprint(&json!([
+        role_arn,
+        disable_session_tags,
+        target_role_arn,
+        policy
+    ]));
     let account = state.config.account_id.clone();
 
     let outcome = writes::update_association(&state, &name, &aid, |a| {
-        if let (Some(t), Some((prev, prev_print))) = (&token, &a.update_token) {
-            if t == prev {
-                return if *prev_print == print { Ok(false) } else { Err(token_reused("UpdatePodIdentityAssociation")) };
-            }
+        if let (Some(t), Some((prev, prev_print))) = (&token, &a.update_token)
+            && t == prev
+        {
+            return if *prev_print == print {
+                Ok(false)
+            } else {
+                Err(token_reused("UpdatePodIdentityAssociation"))
+            };
         }
         let current = a.spec().map_err(errors::invalid_field)?;
         let merged_target = match target_role_arn {
-            None => current.target_role_arn.as_ref().map(|t| t.as_str().to_owned()),
+            None => current
+                .target_role_arn
+                .as_ref()
+                .map(|t| t.as_str().to_owned()),
             Some("") => None,
             Some(t) => Some(t.to_owned()),
         };
@@ -231,9 +301,16 @@ pub(super) async fn delete(
 ) -> Reply {
     let Path((name, id)) = path.map_err(path_error)?;
     let c = cluster(&state, &name)?;
-    authz::authorize(&state, &info, "eks:DeletePodIdentityAssociation", &association_arn(&state, &c, &id))?;
+    authz::authorize(
+        &state,
+        &info,
+        "eks:DeletePodIdentityAssociation",
+        &association_arn(&state, &c, &id),
+    )?;
     let aid = AssociationId::parse(&id).ok_or_else(|| errors::association_not_found(&name, &id))?;
-    let a = writes::delete_association(&state, &name, &aid).await.map_err(|err| write_error(err, &name, &id))?;
+    let a = writes::delete_association(&state, &name, &aid)
+        .await
+        .map_err(|err| write_error(err, &name, &id))?;
     tracing::info!(cluster = %name, association_id = %id, "association deleted");
     audit(&state, &info, "DeletePodIdentityAssociation", &a);
     Ok(Json(json!({ "association": wire::association(&a) })))
@@ -252,27 +329,47 @@ pub(super) async fn list(
     let c = cluster(&state, &name)?;
     authz::authorize(&state, &info, "eks:ListPodIdentityAssociations", &c.arn)?;
     let after = match next {
-        Some(cursor) => Some(AssociationId::parse(&cursor).ok_or_else(|| errors::invalid_parameter("The nextToken is not valid"))?),
+        Some(cursor) => Some(
+            AssociationId::parse(&cursor)
+                .ok_or_else(|| errors::invalid_parameter("The nextToken is not valid"))?,
+        ),
         None => None,
     };
-    let filter = AssociationFilter { namespace: get("namespace"), service_account: get("serviceAccount") };
+    let filter = AssociationFilter {
+        namespace: get("namespace"),
+        service_account: get("serviceAccount"),
+    };
     let (page, more) = state.registry.list(&name, &filter, after.as_ref(), max);
     let mut body = json!({ "associations": page.iter().map(|a| wire::association_summary(a)).collect::<Vec<_>>() });
-    if more {
-        if let (Some(last), Some(obj)) = (page.last(), body.as_object_mut()) {
-            obj.insert("nextToken".into(), page_token::encode(last.association_id.as_str()).into());
-        }
+    if more && let (Some(last), Some(obj)) = (page.last(), body.as_object_mut()) {
+        obj.insert(
+            "nextToken".into(),
+            page_token::encode(last.association_id.as_str()).into(),
+        );
     }
     Ok(Json(body))
 }
 
 fn association_arn(state: &AppState, cluster: &Cluster, id: &str) -> String {
-    format!("arn:aws:eks:{}:{}:podidentityassociation/{}/{id}", state.config.region, state.config.account_id, cluster.name)
+    format!(
+        "arn:aws:eks:{}:{}:podidentityassociation/{}/{id}",
+        state.config.region, state.config.account_id, cluster.name
+    )
 }
 
 /// Creating or updating an association passes its role to EKS: the caller needs `iam:PassRole`.
-fn authorize_pass_role(state: &AppState, info: &RequestInfo, role_arn: &str) -> Result<(), AwsError> {
-    authz::authorize_with(state, info, "iam:PassRole", role_arn, &[("iam:PassedToService", "pods.eks.amazonaws.com")])
+fn authorize_pass_role(
+    state: &AppState,
+    info: &RequestInfo,
+    role_arn: &str,
+) -> Result<(), AwsError> {
+    authz::authorize_with(
+        state,
+        info,
+        "iam:PassRole",
+        role_arn,
+        &[("iam:PassedToService", "pods.eks.amazonaws.com")],
+    )
 }
 
 fn audit(state: &AppState, info: &RequestInfo, name: &'static str, a: &Association) {

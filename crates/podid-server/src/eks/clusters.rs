@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::{Extension, Json};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::errors::{self, EksError};
@@ -25,10 +25,8 @@ pub(super) async fn list(
     let more = names.len() > max;
     names.truncate(max);
     let mut body = json!({ "clusters": names });
-    if more {
-        if let (Some(last), Some(obj)) = (names.last(), body.as_object_mut()) {
-            obj.insert("nextToken".into(), page_token::encode(last).into());
-        }
+    if more && let (Some(last), Some(obj)) = (names.last(), body.as_object_mut()) {
+        obj.insert("nextToken".into(), page_token::encode(last).into());
     }
     Ok(Json(body))
 }
@@ -38,9 +36,19 @@ pub(super) async fn describe(
     Extension(info): Extension<RequestInfo>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, EksError> {
-    let Path(name) = path.map_err(|e| EksError(errors::invalid_parameter(format!("Invalid request path: {e}"))))?;
-    let arn = format!("arn:aws:eks:{}:{}:cluster/{name}", state.config.region, state.config.account_id);
+    let Path(name) = path.map_err(|e| {
+        EksError(errors::invalid_parameter(format!(
+            "Invalid request path: {e}"
+        )))
+    })?;
+    let arn = format!(
+        "arn:aws:eks:{}:{}:cluster/{name}",
+        state.config.region, state.config.account_id
+    );
     authz::authorize(&state, &info, "eks:DescribeCluster", &arn)?;
-    let cluster = state.registry.cluster(&name).ok_or_else(|| errors::cluster_not_found(&name))?;
+    let cluster = state
+        .registry
+        .cluster(&name)
+        .ok_or_else(|| errors::cluster_not_found(&name))?;
     Ok(Json(json!({ "cluster": wire::cluster(&cluster) })))
 }

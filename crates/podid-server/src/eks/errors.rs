@@ -15,7 +15,10 @@ impl From<AwsError> for EksError {
 
 impl IntoResponse for EksError {
     fn into_response(self) -> Response {
-        self.0.into_response(Protocol::RestJson, "").map(axum::body::Body::from).into_response()
+        self.0
+            .into_response(Protocol::RestJson, "")
+            .map(axum::body::Body::from)
+            .into_response()
     }
 }
 
@@ -32,8 +35,12 @@ pub(crate) fn invalid_request(message: impl Into<String>) -> AwsError {
 }
 
 pub(crate) fn cluster_not_found(name: &str) -> AwsError {
-    AwsError::new("ResourceNotFoundException", 404, format!("No cluster found for name: {name}."))
-        .with_field("clusterName", name)
+    AwsError::new(
+        "ResourceNotFoundException",
+        404,
+        format!("No cluster found for name: {name}."),
+    )
+    .with_field("clusterName", name)
 }
 
 pub(crate) fn association_not_found(cluster: &str, id: &str) -> AwsError {
@@ -46,8 +53,12 @@ pub(crate) fn association_not_found(cluster: &str, id: &str) -> AwsError {
 }
 
 pub(crate) fn association_in_use(cluster: &str, existing_id: &str) -> AwsError {
-    AwsError::new("ResourceInUseException", 409, format!("Association already exists: {existing_id}"))
-        .with_field("clusterName", cluster)
+    AwsError::new(
+        "ResourceInUseException",
+        409,
+        format!("Association already exists: {existing_id}"),
+    )
+    .with_field("clusterName", cluster)
 }
 
 pub(crate) fn limit_exceeded(cluster: &str, limit: usize) -> AwsError {

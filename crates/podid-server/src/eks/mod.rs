@@ -59,20 +59,30 @@ pub(crate) mod page_token {
 }
 
 /// Reads `maxResults` (1-100, default 100) and `nextToken` from a query string.
-pub(crate) fn paging(query: &[(String, String)]) -> Result<(usize, Option<String>), podid_aws::AwsError> {
-    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+pub(crate) fn paging(
+    query: &[(String, String)],
+) -> Result<(usize, Option<String>), podid_aws::AwsError> {
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let max = match get("maxResults") {
         None => 100,
         Some(v) => v
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| errors::invalid_parameter("maxResults must be an integer between 1 and 100"))?,
+            .ok_or_else(|| {
+                errors::invalid_parameter("maxResults must be an integer between 1 and 100")
+            })?,
     };
     let next = match get("nextToken") {
         None => None,
         Some(t) => Some(
-            page_token::decode(t).ok_or_else(|| errors::invalid_parameter("The nextToken is not valid"))?,
+            page_token::decode(t)
+                .ok_or_else(|| errors::invalid_parameter("The nextToken is not valid"))?,
         ),
     };
     Ok((max, next))

@@ -1,6 +1,12 @@
 //! Shared helpers for the binary's integration tests: run `podid` in a fresh directory with a
 //! clean environment, start servers on free loopback ports, and stop them at the end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
