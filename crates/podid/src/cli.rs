@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
+use crate::agent_args::AgentCommand;
 use crate::duration::parse_duration;
 
 /// podid: self-hosted EKS Pod Identity.
@@ -77,14 +78,25 @@ pub(crate) enum Command {
     Token(TokenArgs),
     /// Run a command with Pod Identity credentials, as a pod of the dev cluster would.
     Exec(ExecArgs),
+    /// Run the node agent: the credential endpoint pods call (`agent initialize` sets up its
+    /// link-local addresses).
+    Agent(Box<AgentCommand>),
 }
 
 impl Command {
     /// Servers log their lifecycle at info; client commands stay quiet unless asked.
     pub(crate) fn default_level(&self) -> Verbosity {
         match self {
-            Self::Server(_) | Self::Dev(_) => Verbosity::Info,
+            Self::Server(_) | Self::Dev(_) | Self::Agent(_) => Verbosity::Info,
             _ => Verbosity::Warn,
+        }
+    }
+
+    /// The agent logs JSON unless told otherwise, like the reference; others pick by terminal.
+    pub(crate) fn default_log_format(&self) -> Option<LogFormat> {
+        match self {
+            Self::Agent(_) => Some(LogFormat::Json),
+            _ => None,
         }
     }
 }
@@ -141,6 +153,16 @@ pub(crate) struct DevArgs {
     /// Address to listen on.
     #[arg(long, env = "PODID_LISTEN", default_value = "127.0.0.1:7400")]
     pub(crate) listen: SocketAddr,
+    /// The node agent's credential port on 127.0.0.1 (default 7480, or a free port if 7480 is
+    /// taken; an explicit port must be free).
+    #[arg(long, env = "PODID_AGENT_PORT")]
+    pub(crate) agent_port: Option<u16>,
+    /// The agent's probe port on 127.0.0.1 (0: a free port).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) agent_probe_port: u16,
+    /// The agent's metrics port on 127.0.0.1 (0: a free port).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) agent_metrics_port: u16,
 }
 
 /// How the admin commands reach and authenticate to a server.

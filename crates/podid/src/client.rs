@@ -155,6 +155,53 @@ impl Client {
         Err(ApiError { code, message }.into())
     }
 
+    /// Sends a SigV4-signed query-protocol request (IAM, STS: a form body `Action=...&Version=...`
+    /// POSTed to `/`) and returns the XML answer; an error answer becomes an [`ApiError`].
+    pub(crate) async fn query(
+        &self,
+        service: &str,
+        params: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let body = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let uri = format!("{}/", self.endpoint);
+        let mut request = http::Request::builder()
+            .method(Method::POST)
+            .uri(&uri)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(Bytes::from(body))
+            .with_context(|| format!("building a request for {uri}"))?;
+        sign_request(
+            &mut request,
+            &self.credentials,
+            &self.region,
+            service,
+            SystemTime::now(),
+        )
+        .context("signing the request")?;
+        let request = reqwest::Request::try_from(request).context("building the HTTP request")?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(&e))?;
+        let status = response.status();
+        let text = String::from_utf8_lossy(&read_capped(response).await?).into_owned();
+        if status.is_success() {
+            return Ok(text);
+        }
+        let code = xml_text(&text, "Code").unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
+        let message = xml_text(&text, "Message")
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+        Err(ApiError { code, message }.into())
+    }
+
     fn transport_error(&self, e: &reqwest::Error) -> anyhow::Error {
         if e.is_connect() {
             anyhow::anyhow!(
@@ -222,6 +269,23 @@ pub(crate) fn encode(s: &str) -> String {
     out
 }
 
+/// The unescaped text of the first `<tag>...</tag>` in `xml` (AWS query answers are flat enough
+/// that no XML parser is needed for the few fields the binary reads).
+pub(crate) fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)?.checked_add(open.len())?;
+    let rest = xml.get(start..)?;
+    let end = rest.find(&format!("</{tag}>"))?;
+    let raw = rest.get(..end)?;
+    Some(
+        raw.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
 async fn read_capped(mut response: reqwest::Response) -> anyhow::Result<Vec<u8>> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.context("reading the response")? {
@@ -268,6 +332,15 @@ mod tests {
         assert!(
             from_file.access_key_id.starts_with("AKIA") && from_file.access_key_id != "AKIAENV"
         );
+    }
+
+    #[test]
+    fn xml_text_reads_the_first_element_and_unescapes_it() {
+        let xml = "<E><Error><Code>NoSuchEntity</Code><Message>a &lt;b&gt; &amp;amp;</Message></Error></E>";
+        assert_eq!(xml_text(xml, "Code").as_deref(), Some("NoSuchEntity"));
+        assert_eq!(xml_text(xml, "Message").as_deref(), Some("a <b> &amp;"));
+        assert_eq!(xml_text(xml, "Missing"), None);
+        assert_eq!(xml_text("<Code>unterminated", "Code"), None);
     }
 
     #[test]

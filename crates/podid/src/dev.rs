@@ -2,19 +2,23 @@
 //!
 //! Starts the server (the same [`server::start`] path as `podid server`) on a data dir, makes sure
 //! the cluster `dev` is registered with the local signing key's JWKS, writes `dev.env` and tells
-//! the developer what to try next.
+//! the developer what to try next. The node agent runs in the same process on 127.0.0.1
+//! ([`dev_agent`]), so `podid exec` works against it; one signal stops both.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use podid_aws::sigv4::SigningCredentials;
 use podid_token::DevSigner;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::cli::DevArgs;
 use crate::client::{ApiError, Client};
 use crate::cluster_cmd;
+use crate::dev_agent::{self, NODE_CREDENTIALS_FILE};
 use crate::devenv::{DEV_CLUSTER, DEV_ENV_FILE, DEV_ISSUER, DevEnv, SIGNING_KEY_FILE};
 use crate::server::{self, ServerConfig, create_private_dir};
 
@@ -25,9 +29,21 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let signer = load_signer(&dir).await?;
     let config = ServerConfig::dev(&dir, args.listen);
     let region = config.service.region.clone();
+    let account_id = config.service.account_id.clone();
     let started = server::start(config).await?;
     let endpoint = format!("http://{}", reachable(started.server.local_addr()));
-    let serving = tokio::spawn(started.server.serve(server::shutdown_signal()));
+
+    // One signal stops both the server and the agent.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let serving = tokio::spawn(started.server.serve(stopped(stop_rx.clone())));
+    {
+        let stop_tx = Arc::clone(&stop_tx);
+        tokio::spawn(async move {
+            server::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+    }
 
     let credentials = SigningCredentials {
         access_key_id: started.admin_key.access_key_id.clone(),
@@ -38,16 +54,58 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     ensure_dev_cluster(&client, &signer)
         .await
         .context("registering the dev cluster")?;
+    let node_key = dev_agent::ensure_node_key(&client, &dir, &region, &account_id)
+        .await
+        .context("setting up the dev node's IAM user")?;
+    let agent = dev_agent::start(&args, &dir, &endpoint, &region, node_key).await?;
+    let Some(credential_addr) = agent.credential_addrs.first().copied() else {
+        anyhow::bail!("the agent has no credential listener");
+    };
+    let agent_info = AgentInfo {
+        url: format!("http://{credential_addr}"),
+        probe: agent.probe_addr,
+        metrics: agent.metrics_addr,
+    };
+    let agent_serving = {
+        let stop_tx = Arc::clone(&stop_tx);
+        let stop = stopped(stop_rx);
+        tokio::spawn(async move {
+            let result = agent.serve_until(stop).await;
+            // A failed agent stops the whole dev environment rather than leaving half of it.
+            let _ = stop_tx.send(true);
+            result
+        })
+    };
 
-    // The node agent joins here: `let agent_url = Some(start_dev_agent(&dir, &endpoint).await?);`
-    let agent_url: Option<String> = None;
-
-    let env = dev_env(&dir, &endpoint, &region, &credentials, agent_url.as_deref());
+    let env = dev_env(
+        &dir,
+        &endpoint,
+        &region,
+        &credentials,
+        Some(agent_info.url.as_str()),
+    );
     let env_path = dir.join(DEV_ENV_FILE);
     env.write(&env_path)?;
-    println!("{}", summary(&dir, &endpoint, agent_url.as_deref()));
+    println!("{}", summary(&dir, &endpoint, Some(&agent_info)));
     serving.await.context("the server task failed")?;
+    agent_serving
+        .await
+        .context("the agent task failed")?
+        .context("the node agent failed")?;
     Ok(())
+}
+
+/// Where the dev agent listens, for the summary.
+#[derive(Debug)]
+struct AgentInfo {
+    url: String,
+    probe: SocketAddr,
+    metrics: SocketAddr,
+}
+
+/// Resolves once `true` is sent on the channel (or its sender is gone).
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 async fn load_signer(dir: &Path) -> anyhow::Result<DevSigner> {
@@ -135,11 +193,19 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn summary(dir: &Path, endpoint: &str, agent_url: Option<&str>) -> String {
+fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>) -> String {
     let file = |name: &str| -> PathBuf { dir.join(name) };
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
-    let agent = match agent_url {
-        Some(url) => format!("  node agent          {url}\n"),
+    let agent = match agent {
+        Some(a) => format!(
+            "  node agent          {}/v1/credentials  (probe http://{}/healthz, metrics http://{}/metrics)\n\
+             \x20 node key            {}  (IAM user {})\n",
+            a.url,
+            a.probe,
+            a.metrics,
+            file(NODE_CREDENTIALS_FILE).display(),
+            dev_agent::NODE_USER,
+        ),
         None => String::new(),
     };
     format!(
@@ -158,7 +224,7 @@ fn summary(dir: &Path, endpoint: &str, agent_url: Option<&str>) -> String {
          \x20 aws eks create-pod-identity-association --cluster-name {DEV_CLUSTER} --namespace default --service-account my-app --role-arn arn:aws:iam::000000000000:role/my-app-role\n\
          \x20 podid token --namespace default --service-account my-app\n\
          \x20 podid exec --namespace default --service-account my-app -- aws sts get-caller-identity\n\n\
-         Ctrl-C stops the server; everything stays in {} for next time.",
+         Ctrl-C stops the server and the agent; everything stays in {} for next time.",
         file("podid.db").display(),
         file("admin-credentials").display(),
         file(SIGNING_KEY_FILE).display(),

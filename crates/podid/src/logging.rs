@@ -1,4 +1,5 @@
-//! Logging to stderr: human-readable on a terminal, JSON lines otherwise.
+//! Logging to stderr: human-readable on a terminal, JSON lines otherwise (the agent: always JSON
+//! unless `--log-format` says otherwise).
 //!
 //! The level comes from `-v/--verbosity` (or `PODID_VERBOSITY`), else `RUST_LOG`, else the
 //! command's default. Nothing here ever sees a secret: commands log ids and names only.
@@ -10,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{GlobalArgs, LogFormat, Verbosity};
 
 /// Installs the global subscriber. Fails only on an unparsable `RUST_LOG`.
-pub(crate) fn init(global: &GlobalArgs, default: Verbosity) -> Result<(), String> {
+pub(crate) fn init(
+    global: &GlobalArgs,
+    default: Verbosity,
+    default_format: Option<LogFormat>,
+) -> Result<(), String> {
     let filter = match (global.verbosity, std::env::var("RUST_LOG")) {
         (Some(v), _) => EnvFilter::new(level_name(v)),
         (None, Ok(spec)) if !spec.trim().is_empty() => {
@@ -18,13 +23,15 @@ pub(crate) fn init(global: &GlobalArgs, default: Verbosity) -> Result<(), String
         }
         (None, _) => EnvFilter::new(level_name(default)),
     };
-    let format = global
-        .log_format
-        .unwrap_or(if std::io::stderr().is_terminal() {
-            LogFormat::Human
-        } else {
-            LogFormat::Json
-        });
+    let format =
+        global
+            .log_format
+            .or(default_format)
+            .unwrap_or(if std::io::stderr().is_terminal() {
+                LogFormat::Human
+            } else {
+                LogFormat::Json
+            });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

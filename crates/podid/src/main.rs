@@ -8,14 +8,18 @@
 //! and for `podid exec` the child's own code (128 + signal when a signal killed it).
 #![forbid(unsafe_code)]
 
+mod agent;
+mod agent_args;
 mod association_cmd;
 mod cli;
 mod client;
 mod cluster_cmd;
 mod dev;
+mod dev_agent;
 mod devenv;
 mod duration;
 mod exec;
+mod iam;
 mod logging;
 mod output;
 mod server;
@@ -59,7 +63,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_failure(&e),
     };
-    if let Err(e) = logging::init(&cli.global, cli.command.default_level()) {
+    if let Err(e) = logging::init(
+        &cli.global,
+        cli.command.default_level(),
+        cli.command.default_log_format(),
+    ) {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
@@ -102,6 +110,7 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
         }
         Command::Token(args) => token::run(args).map(|()| Exit(0)),
         Command::Exec(args) => exec::run(args).await,
+        Command::Agent(command) => agent::run(*command).await,
     }
 }
 
@@ -121,9 +130,23 @@ fn clap_failure(e: &clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let mut lines = rendered.lines();
+            let first = lines.next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see --help)");
+            // "required arguments were not provided:" lists the arguments on indented lines.
+            let listed: Vec<&str> = if first.ends_with(':') {
+                lines
+                    .take_while(|l| l.starts_with("  "))
+                    .map(str::trim)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if listed.is_empty() {
+                eprintln!("error: {first} (see --help)");
+            } else {
+                eprintln!("error: {first} {} (see --help)", listed.join(", "));
+            }
             ExitCode::from(EXIT_USAGE)
         }
     }

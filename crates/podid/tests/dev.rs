@@ -203,12 +203,18 @@ fn exec_runs_the_command_as_a_pod_would() {
     let data = dir.path().join("devdata");
     common::eventually("dev.env", || data.join("dev.env").exists());
 
-    // dev.env has no PODID_AGENT_URL yet: exec refuses clearly unless given --agent-url.
+    // `podid dev` writes PODID_AGENT_URL; without a dev.env exec refuses clearly unless given
+    // --agent-url.
+    assert!(
+        env_lines(&data.join("dev.env"))
+            .iter()
+            .any(|l| l.starts_with("export PODID_AGENT_URL=http://127.0.0.1:"))
+    );
     let out = podid(dir.path())
         .args([
             "exec",
             "--data-dir",
-            "devdata",
+            "no-dev-env-here",
             "--namespace",
             "default",
             "--service-account",

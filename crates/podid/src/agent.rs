@@ -1,0 +1,364 @@
+//! `podid agent`: turns the agent flags into a validated [`AgentConfig`] (before any port is
+//! bound), serves until SIGTERM/SIGINT, and runs `podid agent initialize`.
+//!
+//! The agent itself lives in `podid-agent`; this module only wires flags, environment, the state
+//! directory and exit codes.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+
+use anyhow::Context as _;
+use podid_agent::{
+    AgentConfig, FamilyReport, InitReport, LinkKind, NodeCredentialSource, RateLimit, StartedAgent,
+};
+use reqwest::Url;
+use serde_json::json;
+
+use crate::agent_args::{
+    AgentCommand, AgentInitArgs, AgentServerArgs, AgentSubcommand, InitOutput,
+};
+use crate::server::shutdown_signal;
+use crate::usage;
+
+/// The reference turns `--max-service-qps` values <= 0 into this.
+const DEFAULT_SERVICE_QPS: NonZeroU32 = match NonZeroU32::new(3) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
+pub(crate) async fn run(command: AgentCommand) -> anyhow::Result<crate::Exit> {
+    match command.command {
+        Some(AgentSubcommand::Initialize(args)) => initialize(&args).await,
+        Some(AgentSubcommand::Server(args)) => serve(*args).await.map(|()| crate::Exit(0)),
+        None => serve(command.server).await.map(|()| crate::Exit(0)),
+    }
+}
+
+async fn serve(args: AgentServerArgs) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let node_credentials = match NodeCredentialSource::from_env(env) {
+        Ok(source) => source,
+        Err(e) => usage!("{e}"),
+    };
+    let mut config = config_from_args(args, node_credentials, env)?;
+    config.state_dir = config
+        .state_dir
+        .take()
+        .and_then(|dir| usable_state_dir(&dir));
+    let started = start(config).await?;
+    started
+        .serve_until(shutdown_signal())
+        .await
+        .context("the agent stopped")
+}
+
+/// Validates `config`, binds every listener and logs the bound addresses (one event each, so a
+/// `-p 0` agent can be found by whoever started it).
+pub(crate) async fn start(config: AgentConfig) -> anyhow::Result<StartedAgent> {
+    if let Err(e) = config.validate() {
+        usage!("{e}");
+    }
+    let started = match podid_agent::Agent::start(config).await {
+        Ok(started) => started,
+        Err(
+            e @ (podid_agent::Error::InvalidConfig(_)
+            | podid_agent::Error::CaBundleRead { .. }
+            | podid_agent::Error::CaBundleInvalid { .. }
+            | podid_agent::Error::NodeCredentials(_)),
+        ) => usage!("{}", error_chain(&e)),
+        Err(e) => return Err(anyhow::Error::new(e).context("starting the agent")),
+    };
+    for addr in &started.credential_addrs {
+        tracing::info!(listener = "credentials", addr = %addr, "listening");
+    }
+    tracing::info!(listener = "probe", addr = %started.probe_addr, "listening");
+    tracing::info!(listener = "metrics", addr = %started.metrics_addr, "listening");
+    Ok(started)
+}
+
+/// Builds the configuration from flags; `env` supplies the region fallbacks.
+pub(crate) fn config_from_args(
+    args: AgentServerArgs,
+    node_credentials: NodeCredentialSource,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<AgentConfig> {
+    let Some(cluster_name) = args.cluster_name else {
+        usage!("--cluster-name is required");
+    };
+    let mut endpoints = Vec::new();
+    for text in args.endpoints.iter().filter(|e| !e.is_empty()) {
+        match Url::parse(text) {
+            Ok(url) => endpoints.push(url),
+            Err(e) => usage!("--endpoint {text:?} is not a URL: {e}"),
+        }
+    }
+    if endpoints.is_empty() {
+        usage!("--endpoint (or PODID_ENDPOINT) is required: the podid server URL");
+    }
+    let mut bind_hosts = Vec::new();
+    for host in args.bind_hosts.iter().filter(|h| !h.is_empty()) {
+        match podid_agent::parse_bind_host(host) {
+            Ok(ip) => bind_hosts.push(ip),
+            Err(e) => usage!("--bind-hosts: {e}"),
+        }
+    }
+    let region = args
+        .region
+        .or_else(|| env("AWS_REGION").filter(|r| !r.is_empty()))
+        .or_else(|| env("AWS_DEFAULT_REGION").filter(|r| !r.is_empty()))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let qps = u32::try_from(args.max_service_qps)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .unwrap_or(DEFAULT_SERVICE_QPS);
+    let mut config = AgentConfig::new(cluster_name, endpoints, node_credentials);
+    config.bind_hosts = bind_hosts;
+    config.port = args.port;
+    config.probe_port = args.probe_port;
+    config.metrics_address = args.metrics_address;
+    config.metrics_port = args.metrics_port;
+    config.max_cache_size = args.max_cache_size;
+    config.max_credential_retention_before_renewal = args.max_credential_retention_before_renewal;
+    config.max_service_qps = qps;
+    config.region = region;
+    config.rate_limit = RateLimit {
+        per_second: args.rate_limit,
+        burst: args.rate_limit_burst,
+    };
+    config.ca_bundle = args.ca_bundle;
+    config.state_dir = Some(args.state_dir);
+    config.node_name = args.node_name.filter(|n| !n.is_empty());
+    if let Err(e) = config.validate() {
+        usage!("{e}");
+    }
+    Ok(config)
+}
+
+/// Creates `dir` (0700); `None`, with a warning, when it cannot be created or written.
+pub(crate) fn usable_state_dir(dir: &Path) -> Option<std::path::PathBuf> {
+    let probe = dir.join(format!(".podid-write-test-{}", std::process::id()));
+    let result = crate::server::create_private_dir(dir)
+        .and_then(|()| std::fs::write(&probe, b"").context("writing a test file"));
+    let _ = std::fs::remove_file(&probe);
+    match result {
+        Ok(()) => Some(dir.to_owned()),
+        Err(e) => {
+            tracing::warn!(state_dir = %dir.display(), error = %format!("{e:#}"), "state dir is not writable; keeping cluster keys in memory only");
+            None
+        }
+    }
+}
+
+/// `podid agent initialize`: exit 0 when IPv4 is configured, whatever happened to IPv6.
+async fn initialize(args: &AgentInitArgs) -> anyhow::Result<crate::Exit> {
+    let report = tokio::task::spawn_blocking(|| podid_agent::initialize(None))
+        .await
+        .context("running initialize")?
+        .map_err(|e| anyhow::anyhow!("{}", error_chain(&e)))
+        .context("setting up the agent's link-local addresses")?;
+    match args.output {
+        InitOutput::Text => println!("{}", init_summary(&report)),
+        InitOutput::Json => println!("{}", init_json(&report)),
+    }
+    Ok(crate::Exit(0))
+}
+
+fn init_summary(report: &InitReport) -> String {
+    let link = podid_agent::LINK_NAME;
+    let kind = kind_name(&report.link_kind);
+    let created = if report.link_created {
+        format!(" ({kind} link created)")
+    } else {
+        format!(" ({kind} link)")
+    };
+    let line = |family: &str, addr: String, r: &FamilyReport| match r {
+        FamilyReport::Configured {
+            address_added,
+            route_added,
+        } => format!(
+            "{family} {addr} on {link}: configured{}{}",
+            if *address_added {
+                ", address added"
+            } else {
+                ""
+            },
+            if *route_added { ", route added" } else { "" },
+        ),
+        FamilyReport::Failed(why) => format!("{family} {addr} on {link}: not configured: {why}"),
+    };
+    format!(
+        "{}{created}\n{}",
+        line(
+            "ipv4",
+            format!("{}/32", podid_agent::IPV4_LINK_LOCAL),
+            &report.ipv4
+        ),
+        line(
+            "ipv6",
+            format!("{}/128", podid_agent::IPV6_LINK_LOCAL),
+            &report.ipv6
+        ),
+    )
+}
+
+fn init_json(report: &InitReport) -> serde_json::Value {
+    let family = |addr: String, r: &FamilyReport| match r {
+        FamilyReport::Configured {
+            address_added,
+            route_added,
+        } => json!({ "address": addr, "configured": true,
+                     "addressAdded": address_added, "routeAdded": route_added }),
+        FamilyReport::Failed(why) => json!({ "address": addr, "configured": false, "error": why }),
+    };
+    json!({
+        "link": podid_agent::LINK_NAME,
+        "linkCreated": report.link_created,
+        "linkKind": kind_name(&report.link_kind),
+        "ipv4": family(format!("{}/32", podid_agent::IPV4_LINK_LOCAL), &report.ipv4),
+        "ipv6": family(format!("{}/128", podid_agent::IPV6_LINK_LOCAL), &report.ipv6),
+    })
+}
+
+fn kind_name(kind: &LinkKind) -> &str {
+    match kind {
+        LinkKind::Dummy => "dummy",
+        LinkKind::Bridge => "bridge",
+        LinkKind::Other(name) if name.is_empty() => "existing",
+        LinkKind::Other(name) => name,
+    }
+}
+
+/// The error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
+
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> AgentServerArgs {
+        let cli = Cli::try_parse_from([&["podid", "agent"], args].concat()).unwrap();
+        let Command::Agent(command) = cli.command else {
+            panic!("not agent")
+        };
+        match command.command {
+            None => command.server,
+            Some(AgentSubcommand::Server(args)) => *args,
+            Some(AgentSubcommand::Initialize(_)) => panic!("initialize"),
+        }
+    }
+
+    fn creds() -> NodeCredentialSource {
+        NodeCredentialSource::Static(podid_aws::sigv4::SigningCredentials {
+            access_key_id: "AKIA".into(),
+            secret_access_key: "s".into(),
+            session_token: None,
+        })
+    }
+
+    fn is_usage(r: anyhow::Result<AgentConfig>) -> bool {
+        r.err()
+            .is_some_and(|e| e.downcast_ref::<crate::UsageError>().is_some())
+    }
+
+    #[test]
+    fn refuses_bad_values_as_usage_errors() {
+        let base = ["-c", "dev", "--endpoint", "http://127.0.0.1:1"];
+        let none = |_: &str| None;
+        assert!(is_usage(config_from_args(
+            parse(&["-c", "dev"]),
+            creds(),
+            none
+        )));
+        for extra in [
+            &["-b", "host.example"][..],
+            &["--endpoint", "::"],
+            &["--region", "us east"],
+        ] {
+            let args = parse(&[&base[..], extra].concat());
+            assert!(is_usage(config_from_args(args, creds(), none)), "{extra:?}");
+        }
+        let args = parse(&["--cluster-name=-bad", "--endpoint", "http://x"]);
+        assert!(is_usage(config_from_args(args, creds(), none)));
+    }
+
+    #[test]
+    fn defaults_are_the_reference_agents() {
+        let env = |k: &str| (k == "AWS_DEFAULT_REGION").then(|| "eu-west-1".to_owned());
+        let args = parse(&["server", "-c", "dev", "--endpoint", "http://a,http://b"]);
+        let c = config_from_args(args, creds(), env).unwrap();
+        assert_eq!(c.bind_hosts, podid_agent::DEFAULT_BIND_HOSTS.to_vec());
+        assert_eq!((c.port, c.probe_port, c.metrics_port), (80, 2703, 2705));
+        assert_eq!(c.metrics_address, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert_eq!(c.max_cache_size, 2000);
+        assert_eq!(
+            c.max_credential_retention_before_renewal,
+            Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(c.max_service_qps.get(), 3);
+        assert_eq!(c.rate_limit, RateLimit::default());
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.endpoints.len(), 2);
+        assert_eq!(
+            c.state_dir.as_deref(),
+            Some(Path::new("/var/lib/podid-agent"))
+        );
+
+        let args = parse(&[
+            "-c",
+            "dev",
+            "--endpoint",
+            "http://a",
+            "-b",
+            "127.0.0.1,[::1]",
+            "--max-service-qps",
+            "-5",
+            "--max-credential-retention-before-renewal",
+            "0",
+            "--region",
+            "us-west-2",
+        ]);
+        let c = config_from_args(args, creds(), env).unwrap();
+        assert_eq!(c.bind_hosts.len(), 2);
+        assert_eq!(c.max_service_qps.get(), 3, "values <= 0 become 3");
+        assert!(c.max_credential_retention_before_renewal.is_zero());
+        assert_eq!(c.region, "us-west-2");
+    }
+
+    #[test]
+    fn init_summaries_name_each_family() {
+        let report = InitReport {
+            link_created: true,
+            link_kind: LinkKind::Bridge,
+            ipv4: FamilyReport::Configured {
+                address_added: true,
+                route_added: false,
+            },
+            ipv6: FamilyReport::Failed("ipv6 disabled".into()),
+        };
+        let text = init_summary(&report);
+        assert!(text.starts_with("ipv4 169.254.170.23/32 on pod-id-link0: configured, address added (bridge link created)\n"), "{text}");
+        assert!(
+            text.ends_with("ipv6 fd00:ec2::23/128 on pod-id-link0: not configured: ipv6 disabled"),
+            "{text}"
+        );
+        let json = init_json(&report);
+        assert_eq!(json["ipv4"]["configured"], true);
+        assert_eq!(json["ipv6"]["error"], "ipv6 disabled");
+        assert_eq!(json["linkKind"], "bridge");
+    }
+}
