@@ -163,6 +163,9 @@ pub(crate) struct DevArgs {
     /// The agent's metrics port on 127.0.0.1 (0: a free port).
     #[arg(long, default_value_t = 0)]
     pub(crate) agent_metrics_port: u16,
+    /// Cap on issued credentials' lifetime, e.g. 90s (to watch SDKs refresh).
+    #[arg(long, env = "PODID_MAX_CREDENTIAL_DURATION", value_parser = parse_duration)]
+    pub(crate) max_credential_duration: Option<Duration>,
 }
 
 /// How the admin commands reach and authenticate to a server.

@@ -27,7 +27,11 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving {}", args.data_dir.display()))?;
     create_private_dir(&dir)?;
     let signer = load_signer(&dir).await?;
-    let config = ServerConfig::dev(&dir, args.listen);
+    let mut config = ServerConfig::dev(&dir, args.listen);
+    if args.max_credential_duration.is_some_and(|d| d.is_zero()) {
+        crate::usage!("--max-credential-duration must be greater than zero");
+    }
+    config.service.max_credential_duration = args.max_credential_duration;
     let region = config.service.region.clone();
     let account_id = config.service.account_id.clone();
     let started = server::start(config).await?;
