@@ -31,7 +31,7 @@ use std::path::PathBuf;
 pub use config::{
     AgentConfig, DEFAULT_BIND_HOSTS, IPV4_LINK_LOCAL, IPV6_LINK_LOCAL, RateLimit, parse_bind_host,
 };
-pub use linklocal::{FamilyReport, InitReport, LINK_NAME, initialize};
+pub use linklocal::{FamilyReport, InitReport, LINK_NAME, LinkKind, initialize};
 pub use nodecreds::NodeCredentialSource;
 pub use server::{Agent, BindFailure, StartedAgent, run};
 

@@ -2,6 +2,11 @@
 //! `fd00:ec2::23/128`, plus their main-table routes (reference `pkg/initalizer`). Idempotent;
 //! IPv4 failures are errors, IPv6 is best effort (reported in [`InitReport`]).
 //!
+//! On a kernel built without the dummy link driver the link is created as a bridge with no
+//! ports instead (with a warning): a port-less bridge holds local addresses exactly like a
+//! dummy, and the kernel delivers traffic for them locally. An existing `pod-id-link0` is reused
+//! whatever its kind.
+//!
 //! Implemented by running iproute2's `ip` rather than speaking netlink: the workspace forbids
 //! `unsafe` and has no safe netlink crate, and `ip` is on every node image (the reference's init
 //! container is privileged on the host network namespace, which is where `ip` acts). Existing
@@ -22,10 +27,43 @@ pub const LINK_NAME: &str = "pod-id-link0";
 pub struct InitReport {
     /// The link did not exist and was created.
     pub link_created: bool,
+    /// What kind of link `pod-id-link0` is (as created, or as found).
+    pub link_kind: LinkKind,
     /// IPv4 outcome (always configured when `initialize` returns `Ok`).
     pub ipv4: FamilyReport,
     /// IPv6 outcome; a failure here is not an error (IPv6 may be disabled on the node).
     pub ipv6: FamilyReport,
+}
+
+/// The kernel link kind of `pod-id-link0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A dummy link, as the reference creates.
+    Dummy,
+    /// A port-less bridge: the fallback on kernels without the dummy driver.
+    Bridge,
+    /// A pre-existing link of another kind, reused as it is (the `ip` kind name; empty when
+    /// `ip` names none, e.g. a physical device).
+    Other(String),
+}
+
+impl LinkKind {
+    /// The kind as `ip link add ... type <kind>` spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Dummy => "dummy",
+            Self::Bridge => "bridge",
+            Self::Other(kind) => kind,
+        }
+    }
+
+    fn from_ip(kind: Option<&str>) -> Self {
+        match kind {
+            Some("dummy") => Self::Dummy,
+            Some("bridge") => Self::Bridge,
+            other => Self::Other(other.unwrap_or_default().to_owned()),
+        }
+    }
 }
 
 /// One address family's outcome.
@@ -45,18 +83,10 @@ pub enum FamilyReport {
 /// Set up the link, addresses and routes in the current network namespace, or in `netns` (a
 /// name under `/var/run/netns`, as `ip -n` takes it).
 pub fn initialize(netns: Option<&str>) -> Result<InitReport, Error> {
-    initialize_with(netns, "dummy")
-}
-
-/// [`initialize`] with the link type as a parameter: tests on kernels without the dummy driver
-/// use a port-less bridge, which holds addresses the same way.
-pub(crate) fn initialize_with(netns: Option<&str>, kind: &str) -> Result<InitReport, Error> {
     let ip = Ip { netns };
-    let link_created = if ip.link_exists()? {
-        false
-    } else {
-        ip.run(&["link", "add", LINK_NAME, "type", kind])?;
-        true
+    let (link_created, link_kind) = match ip.link_kind()? {
+        Some(kind) => (false, kind),
+        None => (true, ip.create_link()?),
     };
     let v4 = Family {
         flag: "-4",
@@ -89,6 +119,7 @@ pub(crate) fn initialize_with(netns: Option<&str>, kind: &str) -> Result<InitRep
     };
     let report = InitReport {
         link_created,
+        link_kind,
         ipv4,
         ipv6,
     };
@@ -120,6 +151,16 @@ struct WireLink {
 }
 
 #[derive(Deserialize)]
+struct WireLinkDetail {
+    linkinfo: Option<WireLinkInfo>,
+}
+
+#[derive(Deserialize)]
+struct WireLinkInfo {
+    info_kind: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct WireAddr {
     family: Option<String>,
     local: Option<String>,
@@ -136,10 +177,35 @@ struct Ip<'a> {
 }
 
 impl Ip<'_> {
-    fn link_exists(&self) -> Result<bool, Error> {
-        match self.output(&["-j", "link", "show", "dev", LINK_NAME]) {
-            Ok(_) => Ok(true),
-            Err(Error::IpCommand { stderr, .. }) if stderr.contains("does not exist") => Ok(false),
+    /// The kind of the existing link, or `None` when there is no such link.
+    fn link_kind(&self) -> Result<Option<LinkKind>, Error> {
+        match self.output(&["-j", "-d", "link", "show", "dev", LINK_NAME]) {
+            Ok(out) => {
+                let links: Vec<WireLinkDetail> = parse(&out)?;
+                let kind = links
+                    .first()
+                    .and_then(|l| l.linkinfo.as_ref())
+                    .and_then(|i| i.info_kind.as_deref());
+                Ok(Some(LinkKind::from_ip(kind)))
+            }
+            Err(Error::IpCommand { stderr, .. }) if stderr.contains("does not exist") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Create the link as a dummy, or as a port-less bridge when the kernel has no dummy driver.
+    fn create_link(&self) -> Result<LinkKind, Error> {
+        match self.run(&["link", "add", LINK_NAME, "type", "dummy"]) {
+            Ok(()) => Ok(LinkKind::Dummy),
+            Err(Error::IpCommand { stderr, .. }) if link_kind_unsupported(&stderr) => {
+                tracing::warn!(
+                    reason = %stderr,
+                    link = LINK_NAME,
+                    "the kernel has no dummy link driver; creating the link as a bridge without ports, which holds local addresses the same way"
+                );
+                self.run(&["link", "add", LINK_NAME, "type", "bridge"])?;
+                Ok(LinkKind::Bridge)
+            }
             Err(e) => Err(e),
         }
     }
@@ -216,6 +282,13 @@ impl Ip<'_> {
             stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         })
     }
+}
+
+/// Whether `ip link add ... type <kind>` failed because the kernel lacks that link driver
+/// (iproute2 reports the kernel's `EOPNOTSUPP` as "Unknown device type"; older versions print
+/// the errno text). Any other failure (no permission, name taken) must not trigger a fallback.
+fn link_kind_unsupported(stderr: &str) -> bool {
+    stderr.contains("Unknown device type") || stderr.contains("Operation not supported")
 }
 
 /// `ip -j` prints nothing at all (not `[]`) for some empty results.

@@ -48,16 +48,59 @@ impl Drop for Netns {
     }
 }
 
-/// `initialize` proper (dummy link) when the kernel has the dummy driver; otherwise the same
-/// code with a bridge link, after printing why.
 fn init(ns: &Netns) -> Result<InitReport, Error> {
-    match initialize(Some(&ns.0)) {
-        Err(Error::IpCommand { stderr, .. }) if stderr.contains("Unknown device type") => {
-            println!("kernel has no dummy link driver; testing the same steps with a bridge link");
-            initialize_with(Some(&ns.0), "bridge")
-        }
-        other => other,
+    initialize(Some(&ns.0))
+}
+
+/// The kind the kernel reports for the agent link.
+fn kernel_kind(ns: &Netns) -> String {
+    let out = ns.ip(&["-j", "-d", "link", "show", "dev", LINK_NAME]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v[0]["linkinfo"]["info_kind"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn only_a_missing_link_driver_triggers_the_bridge_fallback() {
+    // Failures that must surface, not be papered over with another link kind.
+    for stderr in [
+        "",
+        "RTNETLINK answers: File exists",
+        "RTNETLINK answers: Operation not permitted",
+        "Error: Operation not permitted.",
+        "Cannot open network namespace \"x\": No such file or directory",
+        "unknown device type", // iproute2 never lowercases it; do not guess
+    ] {
+        assert!(!link_kind_unsupported(stderr), "{stderr:?}");
     }
+    // This kernel's answer (iproute2 6.x), and older iproute2's errno text for EOPNOTSUPP.
+    for stderr in [
+        "Error: Unknown device type.",
+        "RTNETLINK answers: Operation not supported",
+    ] {
+        assert!(link_kind_unsupported(stderr), "{stderr:?}");
+    }
+}
+
+#[test]
+fn link_kinds_map_from_ip_names() {
+    assert_eq!(LinkKind::from_ip(Some("dummy")), LinkKind::Dummy);
+    assert_eq!(LinkKind::from_ip(Some("bridge")), LinkKind::Bridge);
+    assert_eq!(
+        LinkKind::from_ip(Some("veth")),
+        LinkKind::Other("veth".into())
+    );
+    assert_eq!(LinkKind::from_ip(None), LinkKind::Other(String::new()));
+    assert_eq!(LinkKind::Bridge.as_str(), "bridge");
+}
+
+#[test]
+fn an_existing_bridge_link_is_reused() {
+    let Some(ns) = Netns::create() else { return };
+    ns.ip(&["link", "add", LINK_NAME, "type", "bridge"]);
+    let report = init(&ns).unwrap();
+    assert!(!report.link_created);
+    assert_eq!(report.link_kind, LinkKind::Bridge);
+    assert_eq!(kernel_kind(&ns), "bridge");
 }
 
 #[test]
@@ -79,6 +122,10 @@ fn sets_up_addresses_and_routes_idempotently() {
     let Some(ns) = Netns::create() else { return };
     let first = init(&ns).unwrap();
     assert!(first.link_created);
+    // A dummy where the kernel has the driver, else the bridge fallback; reported truthfully.
+    let kind = kernel_kind(&ns);
+    assert_eq!(first.link_kind.as_str(), kind);
+    assert!(kind == "dummy" || kind == "bridge", "{kind}");
     assert_eq!(
         first.ipv4,
         FamilyReport::Configured {
@@ -122,6 +169,7 @@ fn sets_up_addresses_and_routes_idempotently() {
 
     let second = init(&ns).unwrap();
     assert!(!second.link_created);
+    assert_eq!(second.link_kind, first.link_kind);
     assert_eq!(
         second.ipv4,
         FamilyReport::Configured {
