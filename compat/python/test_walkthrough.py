@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import sys
 import subprocess
 import time
 import urllib.request
@@ -121,3 +122,40 @@ def test_user_guide_walkthrough(dev):
     aws(dev, "eks", "update-pod-identity-association", "--cluster-name", "dev", "--association-id", aid,
         "--role-arn", role["Role"]["Arn"])
     aws(dev, "eks", "delete-pod-identity-association", "--cluster-name", "dev", "--association-id", aid)
+
+
+BOTO3_PROGRAM = """
+import boto3, sys
+session = boto3.Session()
+creds = session.get_credentials()
+assert creds.method == "container-role", creds.method
+print(boto3.client("sts").get_caller_identity()["Arn"])
+"""
+
+
+def exec_as_pod(dev, sa, *cmd):
+    env = dict(clean_env(), PODID_DATA_DIR=dev["data"], PATH=os.environ["PATH"])
+    # A developer's static keys must not leak into the "pod".
+    env.update(AWS_ACCESS_KEY_ID="AKIALEAKED0000000000", AWS_SECRET_ACCESS_KEY="leaked", AWS_PROFILE="leaked")
+    return subprocess.run([PODID_BIN, "exec", "--data-dir", dev["data"], "--namespace", "default",
+                           "--service-account", sa, "--pod-name", "exec-pod", "--", *cmd],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_python_sdks_under_podid_exec(dev):
+    aws(dev, "iam", "create-role", "--role-name", "exec-role", "--assume-role-policy-document", TRUST)
+    aws(dev, "eks", "create-pod-identity-association", "--cluster-name", "dev", "--namespace", "default",
+        "--service-account", "exec-sa", "--role-arn", f"arn:aws:iam::{ACCOUNT}:role/exec-role")
+    want = f"arn:aws:sts::{ACCOUNT}:assumed-role/exec-role/eks-dev-exec-pod-"
+
+    cli = exec_as_pod(dev, "exec-sa", "aws", "sts", "get-caller-identity", "--output", "json")
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["Arn"].startswith(want)
+
+    py = exec_as_pod(dev, "exec-sa", sys.executable, "-c", BOTO3_PROGRAM)
+    assert py.returncode == 0, py.stderr
+    assert py.stdout.strip().startswith(want)
+
+    # A service account without an association gets the agent's 404 pass-through, and a failing exit code.
+    denied = exec_as_pod(dev, "no-such-sa", "aws", "sts", "get-caller-identity")
+    assert denied.returncode != 0
