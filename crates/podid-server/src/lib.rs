@@ -10,6 +10,8 @@ mod admin;
 mod audit;
 pub mod auth;
 mod authz;
+#[doc(hidden)]
+pub mod bench_support;
 mod cloudtrail;
 mod eks;
 mod eks_auth;

@@ -104,9 +104,14 @@ pub(super) async fn create(
     let disable_session_tags = body.opt_bool("disableSessionTags", e)?.unwrap_or(false);
     let target_role_arn = body.opt_str("targetRoleArn", e)?;
     let policy = body.opt_str("policy", e)?;
-    let c = cluster(&state, &name)?;
-    authz::authorize(&state, &info, "eks:CreatePodIdentityAssociation", &c.arn)?;
+    authz::authorize(
+        &state,
+        &info,
+        "eks:CreatePodIdentityAssociation",
+        &cluster_arn(&state, &name),
+    )?;
     authorize_pass_role(&state, &info, role_arn)?;
+    cluster(&state, &name)?;
 
     let print = fingerprint(&json!([
         namespace,
@@ -202,13 +207,13 @@ pub(super) async fn describe(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
     let Path((name, id)) = path.map_err(path_error)?;
-    let c = cluster(&state, &name)?;
     authz::authorize(
         &state,
         &info,
         "eks:DescribePodIdentityAssociation",
-        &association_arn(&state, &c, &id),
+        &association_arn(&state, &name, &id),
     )?;
+    cluster(&state, &name)?;
     let a = AssociationId::parse(&id)
         .and_then(|aid| state.registry.association(&name, &aid))
         .ok_or_else(|| errors::association_not_found(&name, &id))?;
@@ -230,13 +235,13 @@ pub(super) async fn update(
     // An empty string removes the target role or the session policy.
     let target_role_arn = body.opt_str("targetRoleArn", e)?;
     let policy = body.opt_str("policy", e)?;
-    let c = cluster(&state, &name)?;
     authz::authorize(
         &state,
         &info,
         "eks:UpdatePodIdentityAssociation",
-        &association_arn(&state, &c, &id),
+        &association_arn(&state, &name, &id),
     )?;
+    cluster(&state, &name)?;
     if let Some(r) = role_arn {
         authorize_pass_role(&state, &info, r)?;
     }
@@ -300,13 +305,13 @@ pub(super) async fn delete(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Reply {
     let Path((name, id)) = path.map_err(path_error)?;
-    let c = cluster(&state, &name)?;
     authz::authorize(
         &state,
         &info,
         "eks:DeletePodIdentityAssociation",
-        &association_arn(&state, &c, &id),
+        &association_arn(&state, &name, &id),
     )?;
+    cluster(&state, &name)?;
     let aid = AssociationId::parse(&id).ok_or_else(|| errors::association_not_found(&name, &id))?;
     let a = writes::delete_association(&state, &name, &aid)
         .await
@@ -326,8 +331,13 @@ pub(super) async fn list(
     let query = parse_query(query.as_deref());
     let (max, next) = paging(&query)?;
     let get = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
-    let c = cluster(&state, &name)?;
-    authz::authorize(&state, &info, "eks:ListPodIdentityAssociations", &c.arn)?;
+    authz::authorize(
+        &state,
+        &info,
+        "eks:ListPodIdentityAssociations",
+        &cluster_arn(&state, &name),
+    )?;
+    cluster(&state, &name)?;
     let after = match next {
         Some(cursor) => Some(
             AssociationId::parse(&cursor)
@@ -350,10 +360,17 @@ pub(super) async fn list(
     Ok(Json(body))
 }
 
-fn association_arn(state: &AppState, cluster: &Cluster, id: &str) -> String {
+fn association_arn(state: &AppState, cluster: &str, id: &str) -> String {
     format!(
-        "arn:aws:eks:{}:{}:podidentityassociation/{}/{id}",
-        state.config.region, state.config.account_id, cluster.name
+        "arn:aws:eks:{}:{}:podidentityassociation/{cluster}/{id}",
+        state.config.region, state.config.account_id
+    )
+}
+
+fn cluster_arn(state: &AppState, name: &str) -> String {
+    format!(
+        "arn:aws:eks:{}:{}:cluster/{name}",
+        state.config.region, state.config.account_id
     )
 }
 
