@@ -23,6 +23,9 @@ struct ClusterAssociations {
     by_namespace: HashMap<String, ById>,
     /// namespace → service account → association: the credential path's lookup.
     by_service_account: HashMap<String, HashMap<String, Arc<Association>>>,
+    /// create `clientRequestToken` → association: SDKs send one with every create, so the
+    /// idempotency check must not scan the cluster.
+    by_create_token: HashMap<String, Arc<Association>>,
 }
 
 impl ClusterAssociations {
@@ -34,6 +37,9 @@ impl ClusterAssociations {
             .entry(a.namespace.clone())
             .or_default()
             .insert(a.association_id.clone(), a.clone());
+        if let Some((token, _)) = &a.create_token {
+            self.by_create_token.insert(token.clone(), a.clone());
+        }
         self.by_service_account
             .entry(a.namespace.clone())
             .or_default()
@@ -47,6 +53,14 @@ impl ClusterAssociations {
     }
 
     fn unlink(&mut self, old: &Association) {
+        if let Some((token, _)) = &old.create_token
+            && self
+                .by_create_token
+                .get(token)
+                .is_some_and(|a| a.association_id == old.association_id)
+        {
+            self.by_create_token.remove(token);
+        }
         if let Some(m) = self.by_namespace.get_mut(&old.namespace) {
             m.remove(&old.association_id);
             if m.is_empty() {
@@ -145,13 +159,11 @@ impl Registry {
 
     /// The association created with this client request token, if any.
     pub(crate) fn by_create_token(&self, cluster: &str, token: &str) -> Option<Arc<Association>> {
-        // Tokens are rare and lists short-lived; a scan keeps the index lean.
-        let assocs = self.associations.read();
-        assocs
+        self.associations
+            .read()
             .get(cluster)?
-            .by_id
-            .values()
-            .find(|a| a.create_token.as_ref().is_some_and(|(t, _)| t == token))
+            .by_create_token
+            .get(token)
             .cloned()
     }
 
@@ -272,5 +284,48 @@ impl Index for AssociationIndex {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podid_model::{AssociationSpec, Scope, Tags};
+
+    fn assoc(sa: &str, token: Option<&str>) -> Arc<Association> {
+        let spec = AssociationSpec::validate(
+            "arn:aws:iam::000000000000:role/r",
+            None,
+            false,
+            None,
+            "000000000000",
+        )
+        .unwrap();
+        let scope = Scope {
+            region: "us-east-1",
+            account_id: "000000000000",
+        };
+        let mut a = Association::new(scope, "c", "ns", sa, spec, Tags::new(), 1).unwrap();
+        a.create_token = token.map(|t| (t.to_owned(), "print".to_owned()));
+        Arc::new(a)
+    }
+
+    #[test]
+    fn create_tokens_and_service_accounts_are_indexed_and_unlinked() {
+        let mut c = ClusterAssociations::default();
+        let a = assoc("sa", Some("tok"));
+        c.insert(a.clone());
+        c.insert(assoc("other", None));
+        assert_eq!(
+            c.by_create_token
+                .get("tok")
+                .map(|x| x.association_id.clone()),
+            Some(a.association_id.clone())
+        );
+        assert!(c.by_service_account["ns"].contains_key("sa"));
+        c.remove(&a.association_id);
+        assert!(c.by_create_token.is_empty());
+        assert!(!c.by_service_account["ns"].contains_key("sa"));
+        assert_eq!(c.by_namespace["ns"].len(), 1);
     }
 }
