@@ -5,9 +5,13 @@
 //! the cluster JWKS and served when it names the same namespace and service account; otherwise
 //! one upstream call per key, run in a spawned task that every waiter awaits (a pod hanging up
 //! never cancels a fetch others share; no polling). Nothing with ≤ [`MIN_TTL`] left is served.
-//! Refresh-ahead lives in [`refresh`].
+//! Refresh-ahead lives in [`refresh`]; the fast path for a byte-identical repeated token, which
+//! skips claim parsing, in [`repeat`].
 
 mod refresh;
+mod repeat;
+
+pub(crate) use repeat::claims_failure;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use crate::keys::{ClusterKeyStore, LocalCheck};
 use crate::metrics::Metrics;
 use crate::upstream::{EksAuth, FetchError};
 use crate::wire::Fetched;
+use repeat::RepeatIndex;
 
 /// Credentials with this little left are never handed out nor cached (reference
 /// `minCredentialTtl`): an SDK needs time to use them before they lapse.
@@ -72,6 +77,8 @@ struct Flight {
 pub(crate) struct CredentialCache {
     /// `None` when caching is disabled (fetches are still de-duplicated).
     entries: Option<Cache<Arc<str>, Arc<Entry>>>,
+    /// Present exactly when `entries` is.
+    repeat: Option<Arc<RepeatIndex>>,
     flights: Mutex<HashMap<Arc<str>, Flight>>,
     next_flight: AtomicU64,
     upstream: Arc<EksAuth>,
@@ -96,13 +103,18 @@ impl CredentialCache {
         keys: Arc<ClusterKeyStore>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let entries = config.caching_enabled().then(|| {
+        let repeat = config
+            .caching_enabled()
+            .then(|| Arc::new(RepeatIndex::new(config.max_cache_size)));
+        let entries = repeat.clone().map(|listener_repeat| {
             let listener_metrics = Arc::clone(&metrics);
             Cache::builder()
                 .max_capacity(config.max_cache_size)
                 .eviction_policy(EvictionPolicy::lru())
                 .expire_after(Expiry)
-                .eviction_listener(move |_key, _value, cause| {
+                .eviction_listener(move |_key, value: Arc<Entry>, cause| {
+                    // Also on replacement (a refresh keeps the token): costs one slow request.
+                    listener_repeat.forget(&value.state.lock().token);
                     if cause != RemovalCause::Replaced {
                         listener_metrics.cache_state("evicted");
                     }
@@ -111,6 +123,7 @@ impl CredentialCache {
         });
         Self {
             entries,
+            repeat,
             flights: Mutex::new(HashMap::new()),
             next_flight: AtomicU64::new(0),
             upstream,
@@ -118,6 +131,29 @@ impl CredentialCache {
             metrics,
             retention: config.max_credential_retention_before_renewal,
         }
+    }
+
+    /// Fast path: the cached answer when `token` repeats, byte for byte, a token already served
+    /// from the entry that still holds it, and its `exp`/`nbf` pass at `now_secs`. `None` means
+    /// "take the slow path", which gives the same answer, only later; nothing is allocated.
+    pub(crate) async fn serve_repeat(&self, token: &[u8], now_secs: i64) -> Option<Bytes> {
+        let repeat = self.repeat.as_deref()?;
+        let key = repeat.lookup(repeat.hash(token), token, now_secs)?;
+        let entry = self.entries.as_ref()?.get(&key).await?;
+        let now = Instant::now();
+        if entry.expires_at.saturating_duration_since(now) <= MIN_TTL {
+            return None;
+        }
+        {
+            let mut state = entry.state.lock();
+            // The entry moved on to a rotated token: this one needs the slow path's checks.
+            if state.token.as_bytes() != token {
+                return None;
+            }
+            state.last_used = now;
+        }
+        self.metrics.cache_state("hit");
+        Some(entry.body.clone())
     }
 
     /// The serialised credentials for the pod that `token` (with its peeked `claims`) names.
@@ -134,6 +170,9 @@ impl CredentialCache {
         for _ in 0..MAX_ROUNDS {
             if let Some(body) = self.serve_cached(&key, &token).await {
                 self.metrics.cache_state("hit");
+                if let Some(repeat) = &self.repeat {
+                    repeat.record(repeat.hash(token.as_bytes()), &token, &key, claims);
+                }
                 return Ok(body);
             }
             let (token_in_flight, result, own) = self.join_or_start(&key, &token, claims);
@@ -173,7 +212,10 @@ impl CredentialCache {
             if !self.rotated_token_matches(key, token, &entry).await {
                 return None;
             }
-            entry.state.lock().token = Arc::clone(token);
+            let old = std::mem::replace(&mut entry.state.lock().token, Arc::clone(token));
+            if let Some(repeat) = &self.repeat {
+                repeat.forget(&old);
+            }
         }
         entry.state.lock().last_used = now;
         Some(entry.body.clone())
@@ -371,3 +413,6 @@ fn unix_now_ms() -> i64 {
 pub(crate) fn unix_now_secs() -> i64 {
     unix_now_ms() / 1000
 }
+
+#[cfg(test)]
+mod tests;

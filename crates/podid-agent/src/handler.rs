@@ -2,17 +2,21 @@
 //! Host check (403) → empty token (400) → unparseable token (400) → `exp`/`nbf` (400) →
 //! credentials (cache, then EKS Auth; upstream errors passed through). Every other path is
 //! Go's `404 page not found`, which the probes rely on.
+//!
+//! A byte-identical repeat of a token already served skips only the claim parsing and the
+//! token copy (never the host check, the empty check or the `exp`/`nbf` rules): see
+//! `cache::repeat`. Whatever it cannot answer falls through to the full path.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use podid_token::{TokenError, peek_unverified};
 use tracing::Instrument;
 
-use crate::cache::{CredentialCache, unix_now_secs};
+use crate::cache::{CredentialCache, claims_failure, unix_now_secs};
 use crate::config::{IPV4_LINK_LOCAL, IPV6_LINK_LOCAL};
 use crate::metrics::Metrics;
 
@@ -50,12 +54,14 @@ impl CredentialService {
 pub(crate) async fn credentials(
     State(service): State<Arc<CredentialService>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
+    // The whole request, so that neither its URI nor its headers are cloned.
+    request: Request,
 ) -> Response {
     let started = tokio::time::Instant::now();
     let span = tracing::debug_span!("credentials", client.addr = %client);
-    let response = answer(&service, &uri, &headers).instrument(span).await;
+    let response = answer(&service, request.uri(), request.headers())
+        .instrument(span)
+        .await;
     service.metrics.http_response(response.status().as_u16());
     service
         .metrics
@@ -92,6 +98,10 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
             "Service account token cannot be empty",
         );
     }
+    let now = unix_now_secs();
+    if let Some(body) = service.cache.serve_repeat(token, now).await {
+        return json_response(body);
+    }
     let claims =
         match std::str::from_utf8(token).map_err(|_| TokenError::Malformed("token is not UTF-8")) {
             Ok(token) => peek_unverified(token).map(|claims| (token, claims)),
@@ -106,35 +116,29 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
             );
         }
     };
-    // jwt.NewValidator() defaults: exp and nbf, no leeway, iat unchecked, signature unchecked.
-    let now = unix_now_secs();
-    let basic = if now >= claims.expires_at {
-        Some("token is expired")
-    } else if claims.not_before.is_some_and(|nbf| now < nbf) {
-        Some("token is not valid yet")
-    } else {
-        None
-    };
-    if let Some(reason) = basic {
+    // Signature unchecked here, as in the reference; exp/nbf by its validator's rules.
+    if let Some(reason) = claims_failure(now, claims.expires_at, claims.not_before) {
         return text_response(
             StatusCode::BAD_REQUEST,
             &format!("Service account token failed basic claim validations: {reason}"),
         );
     }
     match service.cache.credentials(token, &claims).await {
-        Ok(body) => {
-            let mut response = body.into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
+        Ok(body) => json_response(body),
         Err(e) => {
             tracing::error!(error = %e.body(), namespace = %claims.namespace, service_account = %claims.service_account, "Error fetching credentials");
             text_response(e.status(), &e.body())
         }
     }
+}
+
+fn json_response(body: bytes::Bytes) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Go's default 404 (`http.NotFound`).

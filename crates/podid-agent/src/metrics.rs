@@ -8,6 +8,8 @@
 //! except replacement by fresher credentials. OpenMetrics exposition appends `_total` to counter
 //! names (`pod_identity_http_response_total`).
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -36,12 +38,24 @@ struct ResultLabel {
     result: &'static str,
 }
 
+/// Status codes the credential endpoint answers with; each gets its counter handle on first use,
+/// so counting one costs no label formatting, hashing or lock (and an unused code still does not
+/// appear in the exposition, as before).
+const KNOWN_CODES: [u16; 9] = [200, 400, 403, 404, 429, 500, 502, 503, 504];
+
+/// Cache states known up front; they start at zero so dashboards see them before the first event.
+const STATES: [&str; 4] = ["hit", "miss", "refresh", "evicted"];
+
 /// Every metric the agent exports, and the registry that encodes them.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
     http_response: Family<CodeLabel, Counter>,
+    /// Handles into `http_response`, one per [`KNOWN_CODES`] entry, same order.
+    known_codes: [OnceLock<Counter>; KNOWN_CODES.len()],
     cache_state: Family<StateLabel, Counter>,
+    /// Handles into `cache_state` for `hit`, `miss`, `refresh`, `evicted`.
+    states: [Counter; 4],
     cache_errors: Family<CacheErrorLabel, Counter>,
     local_validation: Family<ResultLabel, Counter>,
     upstream_calls: Family<ResultLabel, Counter>,
@@ -103,16 +117,16 @@ impl Metrics {
             cache_size.clone(),
         );
         // Known label values start at zero, so dashboards see them before the first event.
-        for state in ["hit", "miss", "refresh", "evicted"] {
-            let _ = cache_state.get_or_create(&StateLabel { state });
-        }
+        let states = STATES.map(|state| cache_state.get_or_create(&StateLabel { state }).clone());
         for result in ["success", "failure", "skipped"] {
             let _ = local_validation.get_or_create(&ResultLabel { result });
         }
         Self {
             registry,
             http_response,
+            known_codes: Default::default(),
             cache_state,
+            states,
             cache_errors,
             local_validation,
             upstream_calls,
@@ -123,6 +137,18 @@ impl Metrics {
     }
 
     pub(crate) fn http_response(&self, code: u16) {
+        let known = KNOWN_CODES.iter().position(|&c| c == code);
+        if let Some(slot) = known.and_then(|i| self.known_codes.get(i)) {
+            slot.get_or_init(|| {
+                self.http_response
+                    .get_or_create(&CodeLabel {
+                        code: code.to_string(),
+                    })
+                    .clone()
+            })
+            .inc();
+            return;
+        }
         self.http_response
             .get_or_create(&CodeLabel {
                 code: code.to_string(),
@@ -132,7 +158,14 @@ impl Metrics {
 
     /// `state` ∈ `hit`, `miss`, `refresh`, `evicted`.
     pub(crate) fn cache_state(&self, state: &'static str) {
-        self.cache_state.get_or_create(&StateLabel { state }).inc();
+        match STATES
+            .iter()
+            .position(|&s| s == state)
+            .and_then(|i| self.states.get(i))
+        {
+            Some(counter) => counter.inc(),
+            None => self.cache_state.get_or_create(&StateLabel { state }).inc(),
+        };
     }
 
     pub(crate) fn cache_error(&self, recoverable: bool, code: &str) {

@@ -248,3 +248,48 @@ async fn wait_for(cond: impl Fn() -> bool) {
     }
     panic!("condition not reached");
 }
+
+// The repeat-token fast path (src/cache/repeat.rs) must answer exactly as the full path does.
+
+#[tokio::test]
+async fn a_repeated_token_still_meets_the_host_check_first() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let token = fake.token("ns", "sa", "p1");
+    for _ in 0..3 {
+        assert_eq!(agent.get(&token).await.0, 200);
+    }
+    let response = agent
+        .http
+        .get(format!("{}/v1/credentials", agent.base))
+        .header("host", "evil.example")
+        .header("authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn old_and_rotated_tokens_alternating_are_all_served_from_the_cache() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let old = fake.token("ns", "sa", "p1");
+    let (status, _, first) = agent.get(&old).await;
+    assert_eq!(status, 200);
+    let rotated = fake.token("ns", "sa", "p1");
+    let other_pod = fake.token("ns", "sa", "p2");
+    for token in [&old, &rotated, &old, &rotated, &rotated, &old] {
+        assert_eq!(agent.get(token).await.2, first);
+    }
+    let (status, _, second) = agent.get(&other_pod).await;
+    assert_eq!(status, 200);
+    assert_ne!(second, first, "another pod never gets p1's credentials");
+    for _ in 0..3 {
+        assert_eq!(agent.get(&old).await.2, first);
+        assert_eq!(agent.get(&other_pod).await.2, second);
+        assert_eq!(agent.get(&rotated).await.2, first);
+    }
+    assert_eq!(fake.calls(), 2);
+}
