@@ -107,23 +107,10 @@ impl Client {
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let mut request = builder
+        let request = builder
             .body(payload)
             .with_context(|| format!("building a request for {uri}"))?;
-        sign_request(
-            &mut request,
-            &self.credentials,
-            &self.region,
-            service,
-            SystemTime::now(),
-        )
-        .context("signing the request")?;
-        let request = reqwest::Request::try_from(request).context("building the HTTP request")?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let response = self.send_signed(request, service).await?;
         let status = response.status();
         let error_type = response
             .headers()
@@ -155,6 +142,27 @@ impl Client {
         Err(ApiError { code, message }.into())
     }
 
+    /// Signs `request` for `service` and sends it.
+    async fn send_signed(
+        &self,
+        mut request: http::Request<Bytes>,
+        service: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        sign_request(
+            &mut request,
+            &self.credentials,
+            &self.region,
+            service,
+            SystemTime::now(),
+        )
+        .context("signing the request")?;
+        let request = reqwest::Request::try_from(request).context("building the HTTP request")?;
+        self.http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(&e))
+    }
+
     /// Sends a SigV4-signed query-protocol request (IAM, STS: a form body `Action=...&Version=...`
     /// POSTed to `/`) and returns the XML answer; an error answer becomes an [`ApiError`].
     pub(crate) async fn query(
@@ -168,7 +176,7 @@ impl Client {
             .collect::<Vec<_>>()
             .join("&");
         let uri = format!("{}/", self.endpoint);
-        let mut request = http::Request::builder()
+        let request = http::Request::builder()
             .method(Method::POST)
             .uri(&uri)
             .header(
@@ -177,20 +185,7 @@ impl Client {
             )
             .body(Bytes::from(body))
             .with_context(|| format!("building a request for {uri}"))?;
-        sign_request(
-            &mut request,
-            &self.credentials,
-            &self.region,
-            service,
-            SystemTime::now(),
-        )
-        .context("signing the request")?;
-        let request = reqwest::Request::try_from(request).context("building the HTTP request")?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| self.transport_error(&e))?;
+        let response = self.send_signed(request, service).await?;
         let status = response.status();
         let text = String::from_utf8_lossy(&read_capped(response).await?).into_owned();
         if status.is_success() {
