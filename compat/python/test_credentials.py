@@ -80,7 +80,8 @@ def test_issuance_end_to_end(world, server):
     creds = out["credentials"]
     assert creds["accessKeyId"].startswith("ASIA") and len(creds["accessKeyId"]) == 20
     lifetime = creds["expiration"].timestamp() - time.time()
-    assert 3500 < lifetime <= 3600, "capped by the role's MaxSessionDuration (default 1 h)"
+    # EKS's rule: six hours whatever the role's MaxSessionDuration (this role has IAM's default 1 h).
+    assert 6 * 3600 - 60 < lifetime <= 6 * 3600
     arn = out["assumedRoleUser"]["arn"]
     assert arn.startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/pod-role/eks-creds-web-7d9f-")
     assert len(arn.rsplit("/", 1)[1]) <= 64
@@ -93,7 +94,7 @@ def test_issuance_end_to_end(world, server):
     assert me["UserId"] == out["assumedRoleUser"]["assumeRoleId"]
 
 
-def test_six_hours_when_the_role_allows_it(world):
+def test_six_hours_even_when_the_role_allows_longer(world):
     world.iam.create_role(RoleName="long-role", AssumeRolePolicyDocument=json.dumps(TRUST), MaxSessionDuration=43200)
     world.associate("long", "sa", f"arn:aws:iam::{ACCOUNT}:role/long-role")
     out = world.assume(world.token("long", "sa"))

@@ -4,6 +4,7 @@ Differences from the guide, on purpose: the trust policy also allows `sts:TagSes
 requires it unless the association disables session tags; the guide's version is refused by EKS
 and by podid alike), and the node's EKS Auth call is made by hand, as the node agent would.
 """
+import datetime
 import json
 import os
 import re
@@ -96,6 +97,10 @@ def test_user_guide_walkthrough(dev):
     assert token.count(".") == 2
     out, _ = aws(dev, "eks-auth", "assume-role-for-pod-identity", "--cluster-name", "dev", "--token", token, env=node_env)
     creds = out["credentials"]
+    # EKS's lifetime rule: six hours although the role has IAM's default MaxSessionDuration (1 h).
+    expires = datetime.datetime.fromisoformat(str(creds["expiration"]).replace("Z", "+00:00"))
+    lifetime = expires.timestamp() - time.time()
+    assert 6 * 3600 - 120 < lifetime <= 6 * 3600, creds["expiration"]
     pod_env = dict(dev["env"], AWS_ACCESS_KEY_ID=creds["accessKeyId"], AWS_SECRET_ACCESS_KEY=creds["secretAccessKey"],
                    AWS_SESSION_TOKEN=creds["sessionToken"])
     me, _ = aws(dev, "sts", "get-caller-identity", env=pod_env)

@@ -40,7 +40,7 @@ pub(crate) const AUDIENCE: &str = "pods.eks.amazonaws.com";
 /// The service principal trust policies name.
 const SERVICE_PRINCIPAL: &str = "pods.eks.amazonaws.com";
 /// Credentials for the association's role last six hours, chained target-role ones 59 minutes
-/// (EKS user guide, "pod-id-assign-target-role").
+/// (EKS user guide, "pod-id-assign-target-role"), independent of the roles' MaxSessionDuration.
 const ROLE_DURATION: Duration = Duration::from_secs(6 * 3600);
 const TARGET_DURATION: Duration = Duration::from_secs(59 * 60);
 
@@ -334,9 +334,9 @@ fn issue_for(
             (target, TARGET_DURATION, association.external_id.clone())
         }
     };
-    let duration = duration.min(Duration::from_secs(u64::from(
-        final_role.max_session_duration_secs,
-    )));
+    // EKS issues these lifetimes whatever the role's MaxSessionDuration (a role created with
+    // IAM's default of one hour still gets six-hour Pod Identity credentials); only STS
+    // AssumeRole honours MaxSessionDuration.
     let issued = sessions::issue(
         state,
         SessionRequest {
