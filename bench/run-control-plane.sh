@@ -87,8 +87,8 @@ cargo build --release --manifest-path bench/control-plane/Cargo.toml 2>&1 | tail
 for step in "${STEPS[@]}"; do
   case "$step" in
   index)
-    echo "== in-memory association index (cargo bench -p podid-server --bench association_index)"
-    cargo bench -p podid-server --bench association_index 2>&1 | grep -v '^ *\(Compiling\|Finished\|Running\)'
+    echo "== in-memory association index (cargo bench -p podid-server --features bench-support --bench association_index)"
+    cargo bench -p podid-server --features bench-support --bench association_index 2>&1 | grep -v '^ *\(Compiling\|Finished\|Running\)'
     ;;
   associations)
     echo "== associations through the EKS API: $ASSOC_COUNT creates, $CONCURRENCY in flight, then list all"

@@ -98,8 +98,11 @@ def test_user_guide_walkthrough(dev):
     out, _ = aws(dev, "eks-auth", "assume-role-for-pod-identity", "--cluster-name", "dev", "--token", token, env=node_env)
     creds = out["credentials"]
     # EKS's lifetime rule: six hours although the role has IAM's default MaxSessionDuration (1 h).
-    expires = datetime.datetime.fromisoformat(str(creds["expiration"]).replace("Z", "+00:00"))
-    lifetime = expires.timestamp() - time.time()
+    # The CLI prints this timestamp as epoch seconds or ISO 8601, depending on its version.
+    raw = str(creds["expiration"])
+    expires = float(raw) if raw.replace(".", "", 1).isdigit() else \
+        datetime.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+    lifetime = expires - time.time()
     assert 6 * 3600 - 120 < lifetime <= 6 * 3600, creds["expiration"]
     pod_env = dict(dev["env"], AWS_ACCESS_KEY_ID=creds["accessKeyId"], AWS_SECRET_ACCESS_KEY=creds["secretAccessKey"],
                    AWS_SESSION_TOKEN=creds["sessionToken"])

@@ -3,7 +3,7 @@
 //! Owns: driving a running `podid server` (or moto) over loopback HTTP with SigV4-signed
 //! requests, at a fixed number in flight, and printing rates and latency quantiles. Does not own:
 //! starting servers (bench/run-control-plane.sh does) or the in-memory index benchmark (that is
-//! `cargo bench -p podid-server --bench association_index`). Sends nothing off the machine:
+//! `cargo bench -p podid-server --features bench-support --bench association_index`). Sends nothing off the machine:
 //! endpoints must be loopback.
 
 mod associations;

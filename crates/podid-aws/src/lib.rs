@@ -2,13 +2,16 @@
 //!
 //! Owns: the AWS error type and its three encodings (rest-json, query/XML, json-1.1), SigV4
 //! request verification (header and presigned-query forms) and signing for podid's own clients,
-//! ARN parsing, and the small XML writer the query-protocol services answer with.
+//! ARN parsing, the shared-credentials file format, and the small XML writer the query-protocol
+//! services answer with.
 //!
 //! Does not own: routing, credential lookup (callers pass a resolver), policy evaluation or any
-//! service's operations. Nothing here opens sockets or files.
+//! service's operations. Nothing here opens sockets; the only file it reads is a credentials
+//! file a caller names.
 #![forbid(unsafe_code)]
 
 pub mod arn;
+pub mod credentials_file;
 pub mod error;
 pub mod sigv4;
 pub mod xml;

@@ -17,15 +17,34 @@ pub const SECRET_ACCESS_KEY_LEN: usize = 40;
 
 /// Prefix AWS uses for temporary (STS-issued) access key ids.
 const TEMPORARY_PREFIX: &str = "ASIA";
+/// Prefix AWS uses for long-term (IAM user) access key ids.
+const LONG_TERM_PREFIX: &str = "AKIA";
+/// Random characters after the four-letter prefix of an IAM unique id (`AROA…`, `AIDA…`).
+const UNIQUE_ID_RANDOM: usize = 17;
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// A fresh `ASIA…` access key id (80 random bits).
+/// A fresh `ASIA…` access key id (80 random bits), as STS issues for temporary credentials.
 pub fn generate_access_key_id() -> Result<String, Error> {
-    let mut random = [0u8; ACCESS_KEY_ID_LEN - TEMPORARY_PREFIX.len()];
+    prefixed_base32(TEMPORARY_PREFIX, ACCESS_KEY_ID_LEN - TEMPORARY_PREFIX.len())
+}
+
+/// A fresh `AKIA…` access key id (80 random bits), as IAM issues for a user's long-term key.
+pub fn generate_long_term_access_key_id() -> Result<String, Error> {
+    prefixed_base32(LONG_TERM_PREFIX, ACCESS_KEY_ID_LEN - LONG_TERM_PREFIX.len())
+}
+
+/// A fresh IAM unique id: `prefix` (`AROA` roles, `AIDA` users, `ANPA` policies) followed by
+/// 17 characters of `[A-Z2-7]` (85 random bits).
+pub fn generate_unique_id(prefix: &str) -> Result<String, Error> {
+    prefixed_base32(prefix, UNIQUE_ID_RANDOM)
+}
+
+fn prefixed_base32(prefix: &str, random_chars: usize) -> Result<String, Error> {
+    let mut random = vec![0u8; random_chars];
     aws_lc_rs::rand::fill(&mut random).map_err(|_| Error::Rng)?;
-    let mut id = String::with_capacity(ACCESS_KEY_ID_LEN);
-    id.push_str(TEMPORARY_PREFIX);
+    let mut id = String::with_capacity(prefix.len() + random_chars);
+    id.push_str(prefix);
     // 256 is a multiple of 32, so masking the low five bits is unbiased.
     id.extend(
         random
@@ -54,6 +73,19 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn long_term_ids_and_unique_ids_have_iam_shapes() {
+        let base32 = |s: &str| s.bytes().all(|b| BASE32.contains(&b));
+        let key = generate_long_term_access_key_id().unwrap();
+        assert!(key.starts_with("AKIA") && key.len() == ACCESS_KEY_ID_LEN && base32(&key));
+        let role = generate_unique_id("AROA").unwrap();
+        assert!(role.starts_with("AROA") && role.len() == 21 && base32(&role));
+        assert_ne!(
+            generate_unique_id("AIDA").unwrap(),
+            generate_unique_id("AIDA").unwrap()
+        );
+    }
 
     #[test]
     fn access_key_id_has_the_sts_shape() {

@@ -23,7 +23,8 @@ mod token;
 
 pub use claims::{AssumedRole, IssueSource, Principal, SecretKey, SessionClaims};
 pub use credentials::{
-    ACCESS_KEY_ID_LEN, SECRET_ACCESS_KEY_LEN, generate_access_key_id, generate_secret_access_key,
+    ACCESS_KEY_ID_LEN, SECRET_ACCESS_KEY_LEN, generate_access_key_id,
+    generate_long_term_access_key_id, generate_secret_access_key, generate_unique_id,
 };
 pub use issuer::{IssueRequest, IssuedCredentials, LocalIssuer};
 pub use keyring::{KeyId, KeyRing, RingConfig, Rotation};

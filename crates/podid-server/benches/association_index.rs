@@ -2,7 +2,7 @@
 //! credential path's lookup by (cluster, namespace, service account), and full keyset listing.
 //!
 //! Plain `harness = false` loop with `std::hint::black_box`; run with
-//! `cargo bench -p podid-server --bench association_index`. Sizes default to 100,000 and
+//! `cargo bench -p podid-server --features bench-support --bench association_index`. Sizes default to 100,000 and
 //! 1,000,000 associations in one cluster; `PODID_BENCH_SIZES=1000,50000` overrides.
 
 use std::error::Error;

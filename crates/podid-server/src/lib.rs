@@ -1,50 +1,60 @@
 //! The podid control plane: one HTTP listener serving every AWS API podid speaks.
 //!
-//! Owns: request authentication (SigV4), routing by path / `X-Amz-Target` / `Action`, the EKS
-//! association API, the podid admin API, the in-memory indexes followed from the store, and the
-//! accept loop. Does not own: the wire codecs (`podid-aws`), record validation (`podid-model`),
-//! persistence (`podid-store`), or command-line parsing (the `podid` binary builds [`ServerOptions`]).
+//! Owns: the EKS association API, EKS Auth, local IAM and STS, CloudTrail `LookupEvents` over the
+//! audit trail, podid's admin API, and what they stand on. Five layers, each a folder, each
+//! importing only from the layers below it (a unit test, `layers.rs`, enforces this):
+//!
+//! ```text
+//! edge      listener, TLS, timeouts, SigV4 authentication, routing by protocol (one place)
+//! api       eks, eks_auth, iam, sts, cloudtrail, admin: handlers and typed wire.rs shapes
+//! protocol  query/XML, rest-json, JSON 1.1 codecs; one exhaustive error mapping each
+//! domain    callers, IAM model and index, authorization, the one assume path, writes, audit
+//! state     in-memory indexes fed by the store's change feed
+//! ```
+//!
+//! A request flows down once (edge → api → protocol/domain → state) and its answer back up.
+//! `protocol` sits beside `domain`: codecs know the domain's refusal types (to word them) and
+//! nothing else. Does not own: SigV4 and the AWS error encodings (`podid-aws`), record validation
+//! (`podid-model`), persistence (`podid-store`), policy evaluation (`podid-iam`), token checks
+//! (`podid-token`), session sealing (`podid-issuer`), or command-line parsing (the `podid`
+//! binary builds [`ServerOptions`]).
 #![forbid(unsafe_code)]
 
-mod admin;
-mod audit;
-pub mod auth;
-mod authz;
-#[doc(hidden)]
-pub mod bench_support;
-mod cloudtrail;
-mod eks;
-mod eks_auth;
-mod follow;
-mod iam;
-mod issuing;
-mod json;
-mod keys;
-mod query;
-mod registry;
-pub mod serve;
-mod sessions;
+mod api;
+mod domain;
+mod edge;
+mod protocol;
 mod state;
-mod sts;
-mod verifiers;
-mod writes;
+
+#[cfg(test)]
+mod layers;
+
+/// Entry points for `cargo bench` only, behind the `bench-support` feature: not part of the
+/// crate's API.
+#[cfg(feature = "bench-support")]
+#[doc(hidden)]
+pub use state::bench_support;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::get;
 use podid_store::Backend;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-pub use auth::{AdminKey, Caller, CredentialResolver};
-pub use state::ServiceConfig;
+pub use api::ServiceConfig;
+pub use edge::admin_key::{AdminKey, AdminKeyError};
+pub use edge::listener::{TlsError, tls_acceptor};
 
-use crate::follow::Follower;
-use crate::registry::{AssociationIndex, ClusterIndex, Registry};
-use crate::state::AppState;
+use crate::api::ApiState;
+use crate::domain::assume::LocalAuthority;
+use crate::domain::audit::Audit;
+use crate::domain::credentials::ServerCredentials;
+use crate::domain::iam::{Iam, IamIndex};
+use crate::domain::keyring::{self, KeyRingIndex};
+use crate::edge::authenticate::Authenticator;
+use crate::state::{AssociationIndex, ClusterIndex, Follower, Registry, StoreHandle};
 
 /// Everything the server needs, already validated by the binary.
 pub struct ServerOptions {
@@ -85,7 +95,7 @@ pub enum Error {
 /// A server whose listener is bound and whose indexes are loaded, ready to serve.
 pub struct BoundServer {
     listener: TcpListener,
-    router: Router,
+    router: axum::Router,
     tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
 }
@@ -103,8 +113,8 @@ impl BoundServer {
     pub async fn bind(options: ServerOptions) -> Result<Self, Error> {
         let store = options.backend.store.clone();
         let registry = Arc::new(Registry::default());
-        let iam = Arc::new(iam::Iam::default());
-        let issuer = issuing::load_issuer(store.as_ref())
+        let iam = Arc::new(Iam::default());
+        let local_issuer = keyring::load_issuer(store.as_ref())
             .await
             .map_err(|e| Error::Issuing(e.to_string()))?;
         let follower = Follower::start(
@@ -112,41 +122,47 @@ impl BoundServer {
             vec![
                 Arc::new(ClusterIndex(registry.clone())),
                 Arc::new(AssociationIndex(registry.clone())),
-                Arc::new(iam::IamIndex(iam.clone())),
-                Arc::new(issuing::KeyRingIndex(issuer.clone())),
+                Arc::new(IamIndex(iam.clone())),
+                Arc::new(KeyRingIndex(local_issuer.clone())),
             ],
         )
         .await?;
-        issuing::spawn_rotation(store.clone(), issuer.clone());
-        let credentials = Arc::new(auth::ServerCredentials {
-            iam: iam.clone(),
-            issuer: issuer.clone(),
-            account_id: options.service.account_id.clone(),
+        keyring::spawn_rotation(store.clone(), local_issuer.clone());
+        let service = options.service;
+        let authenticator = Arc::new(Authenticator {
+            credentials: Arc::new(ServerCredentials {
+                iam: iam.clone(),
+                issuer: local_issuer.clone(),
+                account_id: service.account_id.clone(),
+            }),
+            region: service.region.clone(),
         });
-        let admin_key = options.admin_key;
-        let state = Arc::new(AppState {
-            config: options.service.clone(),
-            store: options.backend.store,
+        let state = Arc::new(ApiState {
+            issuer: Arc::new(LocalAuthority {
+                iam: iam.clone(),
+                issuer: local_issuer,
+                account_id: service.account_id.clone(),
+                max_credential_duration: service.max_credential_duration,
+            }),
+            store: StoreHandle::new(store, follower),
             registry,
-            follower,
-            credentials,
             iam,
-            issuer,
-            verifiers: verifiers::Verifiers::default(),
-            audit: audit::Audit::start(
+            verifiers: Default::default(),
+            audit: Audit::start(
                 options.backend.audit.clone(),
-                options.service.audit_retention,
-                options.service.audit_file.clone(),
+                service.audit_retention,
+                service.audit_file.clone(),
             ),
             audit_log: options.backend.audit.clone(),
+            config: service,
         });
-        iam::ensure_admin_user(
+        api::iam::ensure_admin_user(
             &state,
-            &admin_key.access_key_id,
-            admin_key.secret_access_key(),
+            &options.admin_key.access_key_id,
+            options.admin_key.secret(),
         )
         .await
-        .map_err(|e| Error::Bootstrap(e.to_string()))?;
+        .map_err(|e| Error::Bootstrap(e.into_aws().message))?;
         let listener = TcpListener::bind(options.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -159,7 +175,7 @@ impl BoundServer {
         })?;
         Ok(Self {
             listener,
-            router: router(state),
+            router: edge::router(state, authenticator),
             tls: options.tls,
             local_addr,
         })
@@ -171,51 +187,8 @@ impl BoundServer {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        tracing::info!(address = %serve::describe(self.local_addr, self.tls.is_some()), "podid server listening");
-        serve::serve(self.listener, self.router, self.tls, shutdown).await;
+        tracing::info!(address = %edge::listener::describe(self.local_addr, self.tls.is_some()), "podid server listening");
+        edge::listener::serve(self.listener, self.router, self.tls, shutdown).await;
         tracing::info!("podid server stopped");
     }
-}
-
-fn router(state: Arc<AppState>) -> Router {
-    let public_state = state.clone();
-    let authenticated = Router::new()
-        .route("/", get(query::handle).post(query::handle))
-        .route(
-            "/clusters/{name}/assume-role-for-pod-identity",
-            axum::routing::post(eks_auth::assume_role_for_pod_identity),
-        )
-        .merge(eks::router())
-        .merge(admin::router())
-        .fallback(unknown_operation)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
-        .with_state(state);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
-        .route(
-            "/podid/public/clusters/{name}/jwks",
-            get(admin::public_jwks).with_state(public_state),
-        )
-        .merge(authenticated)
-}
-
-async fn unknown_operation(request: axum::extract::Request) -> axum::response::Response {
-    let protocol = request
-        .extensions()
-        .get::<auth::RequestInfo>()
-        .map_or(podid_aws::Protocol::RestJson, |i| i.protocol);
-    let error = podid_aws::AwsError::new(
-        "UnknownOperationException",
-        404,
-        format!(
-            "podid does not implement {} {}",
-            request.method(),
-            request.uri().path()
-        ),
-    );
-    auth::respond(error, protocol, "")
 }

@@ -25,7 +25,7 @@ async fn start() -> Running {
     let backend = podid_store::open(&format!("sqlite:{}", dir.path().join("podid.db").display()))
         .await
         .unwrap();
-    let key = AdminKey::generate();
+    let key = AdminKey::generate().unwrap();
     let admin = SigningCredentials {
         access_key_id: key.access_key_id.clone(),
         secret_access_key: key.secret_access_key().to_owned(),

@@ -99,7 +99,7 @@ pub(crate) async fn run(args: Box<ServerArgs>) -> anyhow::Result<()> {
 /// Opens the store, loads (or creates) the admin key, builds TLS and binds the listener.
 pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
     let tls = match &config.tls {
-        Some((cert, key)) => match podid_server::serve::tls_acceptor(cert, key) {
+        Some((cert, key)) => match podid_server::tls_acceptor(cert, key) {
             Ok(acceptor) => Some(acceptor),
             Err(e) => usage!("--tls-cert/--tls-key: {e}"),
         },

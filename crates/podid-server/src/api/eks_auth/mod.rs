@@ -1,0 +1,470 @@
+//! EKS Auth `AssumeRoleForPodIdentity` (rest-json, botocore `eks-auth/2023-11-26`): a projected
+//! service-account token in, temporary credentials for the associated role out.
+//!
+//! Order of checks: the caller may call the API for this cluster; the token verifies against the
+//! cluster's keys; the association exists; then [`Issuer::assume`] for the association's role on
+//! behalf of the service principal `pods.eks.amazonaws.com` (trust policy, session tags), and for a
+//! target role a second `assume` by the first role's session with the association's external id.
+//! Every outcome is audited, allowed or denied.
+//!
+//! Session names are `eks-<cluster>-<pod>-<uuid>` with the cluster and pod names cut to 10
+//! characters each (as observed on EKS) and any character STS forbids replaced by `-`, which keeps
+//! every name within STS's 64-character limit (4 + 10 + 1 + 10 + 1 + 36 = 62).
+//!
+//! [`Issuer::assume`]: crate::domain::assume::Issuer::assume
+
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use podid_issuer::IssueSource;
+use podid_model::{Association, Cluster};
+use podid_token::VerifiedToken;
+
+use super::{ApiState, audit_value};
+use crate::domain::assume::{AssumeError, AssumeRequest, Assumer, Lifetime, Session};
+use crate::domain::audit::Event;
+use crate::domain::authz;
+use crate::domain::caller::RequestInfo;
+use crate::protocol::rest_json::{Body, RestJsonError};
+use wire::{
+    AssumeRoleForPodIdentityResponse, AssumedRoleArn, AssumedRoleUser, AuditedPath, AuditedRequest,
+    Credentials, PodIdentityAssociation, ServiceAssumeRequest, ServiceAssumeResponse,
+    ServiceIdentity, SessionTag, Subject,
+};
+
+/// The audience every Pod Identity token carries and every response echoes.
+pub(crate) const AUDIENCE: &str = "pods.eks.amazonaws.com";
+/// The service principal trust policies name.
+const SERVICE_PRINCIPAL: &str = "pods.eks.amazonaws.com";
+/// Credentials for the association's role last six hours, chained target-role ones 59 minutes
+/// (EKS user guide, "pod-id-assign-target-role"), independent of the roles' MaxSessionDuration.
+const ROLE_DURATION: Duration = Duration::from_secs(6 * 3600);
+const TARGET_DURATION: Duration = Duration::from_secs(59 * 60);
+
+pub(crate) async fn assume_role_for_pod_identity(
+    State(state): State<Arc<ApiState>>,
+    Extension(info): Extension<RequestInfo>,
+    path: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Response {
+    let cluster_name = match path {
+        Ok(Path(name)) => name,
+        Err(e) => {
+            return RestJsonError::InvalidParameter(format!("Invalid request path: {e}"))
+                .into_response();
+        }
+    };
+    let mut event = Event::for_request(
+        &info,
+        "eks-auth.amazonaws.com",
+        "AssumeRoleForPodIdentity",
+        &state.config.account_id,
+    )
+    .params(audit_value(&AuditedPath {
+        cluster_name: &cluster_name,
+    }));
+    match issue(&state, &info, &cluster_name, &body, &mut event).await {
+        Ok(issued) => {
+            let response = issued.response();
+            state
+                .audit
+                .record(event.response(audit_value(&response.audit_copy())));
+            for hop in issued.hops() {
+                state.audit.record(hop);
+            }
+            Json(response).into_response()
+        }
+        Err(e) => {
+            let wire = e.clone().into_aws();
+            tracing::info!(cluster = %cluster_name, code = %wire.code, reason = %wire.message, "pod identity credentials refused");
+            state.audit.record(event.failed(&wire.code, &wire.message));
+            e.into_response()
+        }
+    }
+}
+
+/// A successful issuance: what the response and the audit events are built from.
+struct Issued<'s> {
+    state: &'s ApiState,
+    association: Arc<Association>,
+    token: VerifiedToken,
+    /// The association role's session, then the target role's when chained.
+    first: Session,
+    target: Option<Session>,
+    /// The session tags both hops carried.
+    tags: Vec<(String, String)>,
+}
+
+impl Issued<'_> {
+    fn last(&self) -> &Session {
+        self.target.as_ref().unwrap_or(&self.first)
+    }
+
+    fn response(&self) -> AssumeRoleForPodIdentityResponse<'_, Credentials<'_>> {
+        let session = self.last();
+        AssumeRoleForPodIdentityResponse {
+            subject: Subject {
+                namespace: &self.token.namespace,
+                service_account: &self.token.service_account,
+            },
+            audience: AUDIENCE,
+            pod_identity_association: PodIdentityAssociation {
+                association_arn: &self.association.association_arn,
+                association_id: self.association.association_id.as_str(),
+            },
+            assumed_role_user: AssumedRoleUser {
+                arn: &session.assumed_role_arn,
+                assume_role_id: &session.assumed_role_id,
+            },
+            credentials: Credentials {
+                session_token: session.credentials.session_token.as_str(),
+                secret_access_key: session.credentials.secret_access_key.expose(),
+                access_key_id: &session.credentials.access_key_id,
+                expiration: session.credentials.expiration.unix_timestamp(),
+            },
+        }
+    }
+
+    /// The STS `AssumeRole` events EKS Auth performs on the service principal's behalf.
+    fn hops(&self) -> Vec<Event> {
+        let mut events = vec![self.hop(&self.first, None)];
+        if let Some(target) = &self.target {
+            events.push(self.hop(target, Some(&self.first.assumed_role_arn)));
+        }
+        events
+    }
+
+    fn hop(&self, session: &Session, chained_from: Option<&str>) -> Event {
+        let config = &self.state.config;
+        let identity = match chained_from {
+            None => ServiceIdentity::Service {
+                invoked_by: SERVICE_PRINCIPAL,
+            },
+            Some(arn) => ServiceIdentity::ChainedFrom {
+                arn,
+                account_id: &config.account_id,
+                invoked_by: SERVICE_PRINCIPAL,
+            },
+        };
+        // Both hops name the first session's name (EKS reuses it for the target role).
+        let session_name = session
+            .assumed_role_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        Event {
+            event_source: "sts.amazonaws.com",
+            event_name: "AssumeRole",
+            read_only: false,
+            user_identity: audit_value(&identity),
+            username: None,
+            access_key_id: None,
+            region: config.region.clone(),
+            source_ip: Some(SERVICE_PRINCIPAL.to_owned()),
+            user_agent: Some(SERVICE_PRINCIPAL.to_owned()),
+            request_id: podid_aws::new_request_id(),
+            request_parameters: audit_value(&ServiceAssumeRequest {
+                role_arn: &session.role.arn,
+                role_session_name: session_name,
+                tags: self
+                    .tags
+                    .iter()
+                    .map(|(key, value)| SessionTag { key, value })
+                    .collect(),
+            }),
+            response_elements: audit_value(&ServiceAssumeResponse {
+                assumed_role_user: AssumedRoleArn {
+                    arn: &session.assumed_role_arn,
+                },
+            }),
+            error: None,
+            resources: vec![("AWS::IAM::Role".into(), session.role.arn.clone())],
+            account_id: config.account_id.clone(),
+        }
+    }
+}
+
+async fn issue<'s>(
+    state: &'s ApiState,
+    info: &RequestInfo,
+    cluster_name: &str,
+    body: &[u8],
+    event: &mut Event,
+) -> Result<Issued<'s>, RestJsonError> {
+    let body = Body::parse(body, RestJsonError::InvalidRequest)?;
+    let token = body.req_str("token", RestJsonError::InvalidParameter)?;
+    let node_name = body.opt_str("eksNodeName", RestJsonError::InvalidRequest)?;
+    let instance_id = body.opt_str("instanceId", RestJsonError::InvalidRequest)?;
+    let zone = body.opt_str("zone", RestJsonError::InvalidRequest)?;
+    event.request_parameters = audit_value(&AuditedRequest {
+        cluster_name,
+        eks_node_name: node_name,
+        instance_id,
+        zone,
+    });
+
+    let cluster = state.registry.cluster(cluster_name);
+    let cluster_arn = cluster
+        .as_ref()
+        .map_or_else(|| state.config.cluster_arn(cluster_name), |c| c.arn.clone());
+    event
+        .resources
+        .push(("AWS::EKS::Cluster".into(), cluster_arn.clone()));
+    authz::authorize(
+        &state.iam,
+        info,
+        "eks-auth:AssumeRoleForPodIdentity",
+        &cluster_arn,
+    )
+    .map_err(RestJsonError::PodIdentityDenied)?;
+    let cluster = cluster.ok_or_else(|| RestJsonError::ClusterNotFound {
+        cluster: cluster_name.to_owned(),
+    })?;
+    let verified = verify_token(state, &cluster, token).await?;
+    if let (Some(requested), Some(node)) = (node_name, verified.node.as_ref())
+        && requested != &*node.name
+    {
+        return Err(RestJsonError::TokenForAnotherNode);
+    }
+    let association = state
+        .registry
+        .lookup(cluster_name, &verified.namespace, &verified.service_account)
+        .ok_or_else(|| RestJsonError::NoAssociation {
+            cluster: cluster_name.to_owned(),
+            namespace: verified.namespace.to_string(),
+            service_account: verified.service_account.to_string(),
+        })?;
+    assume_for(state, &cluster, association, verified).await
+}
+
+async fn verify_token(
+    state: &ApiState,
+    cluster: &Arc<Cluster>,
+    token: &str,
+) -> Result<VerifiedToken, RestJsonError> {
+    let verifier = state
+        .verifiers
+        .get(cluster)
+        .map_err(|e| unavailable(&cluster.name, &e))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    verifier.verify(token, now).await.map_err(|e| {
+        if e.is_expired() {
+            RestJsonError::ExpiredToken
+        } else if e.is_keys_unavailable() {
+            unavailable(&cluster.name, &e)
+        } else {
+            RestJsonError::InvalidToken(e.to_string())
+        }
+    })
+}
+
+fn unavailable(cluster: &str, e: &dyn std::fmt::Display) -> RestJsonError {
+    tracing::warn!(cluster, error = %e, "cluster signing keys unavailable");
+    RestJsonError::KeysUnavailable {
+        cluster: cluster.to_owned(),
+    }
+}
+
+/// The six Pod Identity session tags.
+fn session_tags(cluster: &Cluster, token: &VerifiedToken) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("eks-cluster-arn".to_owned(), cluster.arn.clone()),
+        ("eks-cluster-name".to_owned(), cluster.name.clone()),
+        (
+            "kubernetes-namespace".to_owned(),
+            token.namespace.to_string(),
+        ),
+        (
+            "kubernetes-service-account".to_owned(),
+            token.service_account.to_string(),
+        ),
+    ];
+    if let Some(pod) = &token.pod {
+        tags.push(("kubernetes-pod-name".to_owned(), pod.name.to_string()));
+        tags.push(("kubernetes-pod-uid".to_owned(), pod.uid.to_string()));
+    }
+    tags
+}
+
+pub(crate) fn session_name(cluster: &str, pod: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .take(10)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "eks-{}-{}-{}",
+        clean(cluster),
+        clean(pod),
+        uuid::Uuid::new_v4()
+    )
+}
+
+/// Assumes the association's role for the service principal and, with a target role, chains
+/// from that session to the target.
+async fn assume_for<'s>(
+    state: &'s ApiState,
+    cluster: &Cluster,
+    association: Arc<Association>,
+    token: VerifiedToken,
+) -> Result<Issued<'s>, RestJsonError> {
+    let tags = if association.disable_session_tags {
+        Vec::new()
+    } else {
+        session_tags(cluster, &token)
+    };
+    let pod_name = token
+        .pod
+        .as_ref()
+        .map_or_else(|| token.service_account.to_string(), |p| p.name.to_string());
+    let session = session_name(&cluster.name, &pod_name);
+    let source = IssueSource {
+        association_id: association.association_id.as_str().to_owned(),
+        cluster_arn: cluster.arn.clone(),
+    };
+    let chained = association.target_role_arn.is_some();
+    let first = state
+        .issuer
+        .assume(AssumeRequest {
+            role_arn: &association.role_arn,
+            assumer: Assumer::Service(SERVICE_PRINCIPAL),
+            session_name: session.clone(),
+            lifetime: Lifetime::Fixed(if chained {
+                TARGET_DURATION
+            } else {
+                ROLE_DURATION
+            }),
+            tags: tags.clone(),
+            transitive_tag_keys: tags.iter().map(|(k, _)| k.clone()).collect(),
+            // With a target role the association's policy limits the target's session.
+            session_policy: if chained {
+                None
+            } else {
+                association.policy.clone()
+            },
+            external_id: None,
+            source_identity: None,
+            extra_context: vec![
+                (
+                    "aws:SourceAccount".into(),
+                    vec![state.config.account_id.clone()],
+                ),
+                ("aws:SourceArn".into(), vec![cluster.arn.clone()]),
+            ],
+            source: Some(source.clone()),
+        })
+        .await
+        .map_err(|e| first_hop_error(e, &association.role_arn))?;
+    let target = match &association.target_role_arn {
+        None => None,
+        Some(target_arn) => {
+            let caller = first.as_caller();
+            let session = state
+                .issuer
+                .assume(AssumeRequest {
+                    role_arn: target_arn,
+                    assumer: Assumer::Identity {
+                        caller: &caller,
+                        source_ip: None,
+                    },
+                    session_name: session.clone(),
+                    lifetime: Lifetime::Fixed(TARGET_DURATION),
+                    tags: tags.clone(),
+                    transitive_tag_keys: tags.iter().map(|(k, _)| k.clone()).collect(),
+                    session_policy: association.policy.clone(),
+                    external_id: association.external_id.clone(),
+                    source_identity: None,
+                    extra_context: Vec::new(),
+                    source: Some(source),
+                })
+                .await
+                .map_err(|e| target_hop_error(e, &first, target_arn))?;
+            Some(session)
+        }
+    };
+    let issued = Issued {
+        state,
+        association,
+        token,
+        first,
+        target,
+        tags,
+    };
+    let last = issued.last();
+    tracing::info!(
+        association_id = issued.association.association_id.as_str(),
+        role_arn = %last.role.arn,
+        namespace = %issued.token.namespace,
+        service_account = %issued.token.service_account,
+        access_key_id = %last.credentials.access_key_id,
+        "issued pod identity credentials for association"
+    );
+    Ok(issued)
+}
+
+/// How EKS Auth words a refusal of the association role's session.
+fn first_hop_error(e: AssumeError, role_arn: &str) -> RestJsonError {
+    match e {
+        AssumeError::RoleNotFound { .. } => RestJsonError::RoleCannotBeAssumed {
+            role_arn: role_arn.to_owned(),
+            target: false,
+        },
+        AssumeError::TrustDenied { role_arn, actions } => RestJsonError::TrustRefused {
+            role_arn,
+            actions: actions.join(" and "),
+        },
+        other => shared_error(other),
+    }
+}
+
+/// How EKS Auth words a refusal of the target role's session.
+fn target_hop_error(e: AssumeError, first: &Session, target_arn: &str) -> RestJsonError {
+    match e {
+        AssumeError::RoleNotFound { .. } => RestJsonError::RoleCannotBeAssumed {
+            role_arn: target_arn.to_owned(),
+            target: true,
+        },
+        AssumeError::IdentityDenied(denied) => RestJsonError::ChainRefused {
+            role_arn: first.role.arn.clone(),
+            action: denied.action,
+            target_arn: target_arn.to_owned(),
+        },
+        AssumeError::TrustDenied { .. } => RestJsonError::TargetTrustRefused {
+            target_arn: target_arn.to_owned(),
+            role_arn: first.role.arn.clone(),
+        },
+        other => shared_error(other),
+    }
+}
+
+fn shared_error(e: AssumeError) -> RestJsonError {
+    match e {
+        AssumeError::PackedPolicyTooLarge => RestJsonError::SessionTooLarge,
+        // A service principal has no identity policies and EKS's lifetimes are fixed; these
+        // cannot happen on the first hop and the second hop handles its own.
+        AssumeError::RoleNotFound { .. }
+        | AssumeError::IdentityDenied(_)
+        | AssumeError::TrustDenied { .. }
+        | AssumeError::LongerThanRoleAllows { .. }
+        | AssumeError::TransitiveTagOverridden { .. }
+        | AssumeError::Issuer(_) => {
+            tracing::error!(error = %e, "issuing pod identity credentials failed");
+            RestJsonError::InternalServerException
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Local STS (query protocol, botocore `sts/2011-06-15`): GetCallerIdentity, and AssumeRole
+//! through the one assume path ([`crate::domain::assume`]).
+
+mod wire;
+
+use axum::response::Response;
+
+use super::{ApiState, audit_value};
+use crate::domain::assume::{self, AssumeError, AssumeRequest, Assumer, Lifetime, Session};
+use crate::domain::audit::Event;
+use crate::domain::caller::RequestInfo;
+use crate::protocol::query::{QueryError, QueryRequest, xml_response};
+use wire::{
+    AssumeRoleResult, AssumedRoleUser, AuditedAssumeRoleRequest, Credentials,
+    GetCallerIdentityResult, NoParameters, XMLNS,
+};
+
+/// Session tags in request order.
+type Tags = Vec<(String, String)>;
+
+/// The API version every STS request names.
+const VERSION: &str = "2011-06-15";
+/// STS session policies are limited to 2,048 characters.
+const MAX_SESSION_POLICY: usize = 2048;
+/// At most 50 session tags, keys ≤ 128 and values ≤ 256 characters (STS `tagListType`).
+const MAX_SESSION_TAGS: usize = 50;
+/// `DurationSeconds` (`roleDurationSecondsType`): 15 minutes to 12 hours.
+const DURATION_RANGE: std::ops::RangeInclusive<u64> = 900..=43_200;
+
+pub(crate) async fn dispatch(
+    state: &ApiState,
+    info: &RequestInfo,
+    request: &QueryRequest,
+) -> Result<Response, QueryError> {
+    match request.action.as_str() {
+        "GetCallerIdentity" => Ok(get_caller_identity(state, info)),
+        "AssumeRole" => assume_role(state, info, request).await,
+        other => Err(QueryError::InvalidAction {
+            action: other.to_owned(),
+            version: VERSION,
+        }),
+    }
+}
+
+fn get_caller_identity(state: &ApiState, info: &RequestInfo) -> Response {
+    let caller = &info.caller;
+    state.audit.record(
+        Event::for_request(
+            info,
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            &state.config.account_id,
+        )
+        .read_only()
+        .params(audit_value(&NoParameters {})),
+    );
+    let result = GetCallerIdentityResult {
+        user_id: &caller.user_id(),
+        account: &caller.account_id,
+        arn: &caller.arn,
+    };
+    xml_response("GetCallerIdentity", XMLNS, &info.request_id, |w| {
+        result.write(w);
+    })
+}
+
+async fn assume_role(
+    state: &ApiState,
+    info: &RequestInfo,
+    request: &QueryRequest,
+) -> Result<Response, QueryError> {
+    let role_arn = request.require("RoleArn")?;
+    let session_name = request.require("RoleSessionName")?;
+    let event = Event::for_request(
+        info,
+        "sts.amazonaws.com",
+        "AssumeRole",
+        &state.config.account_id,
+    )
+    .params(audit_value(&AuditedAssumeRoleRequest {
+        role_arn,
+        role_session_name: session_name,
+        duration_seconds: request.get("DurationSeconds"),
+    }))
+    .resource("AWS::IAM::Role", role_arn);
+    match assume_role_checked(state, info, request, role_arn, session_name).await {
+        Ok(session) => {
+            let expiration = assume::iso8601(session.credentials.expiration);
+            let result = result(&session, &expiration, request.get("Policy").is_some());
+            state
+                .audit
+                .record(event.response(audit_value(&result.audit_copy())));
+            Ok(xml_response("AssumeRole", XMLNS, &info.request_id, |w| {
+                result.write(w);
+            }))
+        }
+        Err(e) => {
+            let wire = e.clone().into_aws();
+            state.audit.record(event.failed(&wire.code, &wire.message));
+            Err(e)
+        }
+    }
+}
+
+fn result<'a>(session: &'a Session, expiration: &'a str, has_policy: bool) -> AssumeRoleResult<'a> {
+    let c = &session.credentials;
+    AssumeRoleResult {
+        credentials: Credentials {
+            access_key_id: &c.access_key_id,
+            secret_access_key: c.secret_access_key.expose(),
+            session_token: c.session_token.as_str(),
+            expiration,
+        },
+        assumed_role_user: AssumedRoleUser {
+            assumed_role_id: &session.assumed_role_id,
+            arn: &session.assumed_role_arn,
+        },
+        packed_policy_size: (!c.claims.tags.is_empty() || has_policy)
+            .then(|| packed_percent(c.session_token.as_str().len())),
+        source_identity: c.claims.source_identity.as_deref(),
+    }
+}
+
+/// Validates the request's members, then assumes the role.
+async fn assume_role_checked(
+    state: &ApiState,
+    info: &RequestInfo,
+    request: &QueryRequest,
+    role_arn: &str,
+    session_name: &str,
+) -> Result<Session, QueryError> {
+    if !assume::valid_session_name(session_name) {
+        return Err(QueryError::Validation(
+            "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64".into(),
+        ));
+    }
+    let policy = request.get("Policy").map(str::to_owned);
+    if let Some(p) = &policy {
+        if p.chars().count() > MAX_SESSION_POLICY {
+            return Err(QueryError::PackedPolicyTooLarge);
+        }
+        podid_iam::Policy::parse(p)
+            .map_err(|e| QueryError::MalformedPolicyDocument(e.aws_message()))?;
+    }
+    let (tags, transitive) = session_tags(request)?;
+    let requested_secs = duration_seconds(request)?;
+    state
+        .issuer
+        .assume(AssumeRequest {
+            role_arn,
+            assumer: Assumer::Identity {
+                caller: &info.caller,
+                source_ip: info.source_ip,
+            },
+            session_name: session_name.to_owned(),
+            lifetime: Lifetime::Sts { requested_secs },
+            tags,
+            transitive_tag_keys: transitive,
+            session_policy: policy,
+            external_id: request.get("ExternalId").map(str::to_owned),
+            source_identity: request.get("SourceIdentity").map(str::to_owned),
+            extra_context: Vec::new(),
+            source: None,
+        })
+        .await
+        .map_err(|e| assume_error(e, &info.caller.arn, role_arn))
+}
+
+/// How STS words a refused `AssumeRole`.
+fn assume_error(e: AssumeError, caller_arn: &str, role_arn: &str) -> QueryError {
+    match e {
+        // A missing role is refused like one the caller may not assume, revealing nothing.
+        AssumeError::RoleNotFound { .. } => {
+            QueryError::AccessDenied(crate::domain::authz::Denied {
+                caller_arn: caller_arn.to_owned(),
+                action: "sts:AssumeRole".to_owned(),
+                resource: role_arn.to_owned(),
+            })
+        }
+        AssumeError::IdentityDenied(denied) => QueryError::AccessDenied(denied),
+        AssumeError::TrustDenied { .. } => QueryError::AssumeRoleDenied {
+            caller_arn: caller_arn.to_owned(),
+            role_arn: role_arn.to_owned(),
+        },
+        AssumeError::LongerThanRoleAllows { chained } => QueryError::Validation(format!(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.{}",
+            if chained {
+                " Role chaining limits a session to one hour."
+            } else {
+                ""
+            }
+        )),
+        AssumeError::TransitiveTagOverridden { key } => QueryError::InvalidParameterValue(format!(
+            "The transitive tag key {key} cannot be overridden in a role chain."
+        )),
+        AssumeError::PackedPolicyTooLarge => QueryError::PackedPolicyTooLarge,
+        AssumeError::Issuer(error) => {
+            tracing::error!(%error, "issuing credentials failed");
+            QueryError::InternalFailure
+        }
+    }
+}
+
+/// `DurationSeconds`, checked against its shape's range (the role's limit is the domain's).
+fn duration_seconds(request: &QueryRequest) -> Result<Option<u64>, QueryError> {
+    let Some(v) = request.get("DurationSeconds") else {
+        return Ok(None);
+    };
+    let secs: u64 = v
+        .parse()
+        .map_err(|_| QueryError::Validation("DurationSeconds must be an integer".into()))?;
+    if !DURATION_RANGE.contains(&secs) {
+        return Err(QueryError::Validation(format!(
+            "1 validation error detected: Value '{secs}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200"
+        )));
+    }
+    Ok(Some(secs))
+}
+
+/// STS reports the packed size of policy and tags as a percentage of the allowed maximum.
+fn packed_percent(token_len: usize) -> usize {
+    (token_len * 100)
+        .div_ceil(podid_issuer::MAX_TOKEN_LEN)
+        .min(100)
+}
+
+fn session_tags(request: &QueryRequest) -> Result<(Tags, Vec<String>), QueryError> {
+    let mut tags = Vec::new();
+    for member in request.struct_list("Tags") {
+        let get = |f: &str| {
+            member
+                .iter()
+                .find(|(k, _)| *k == f)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let (Some(key), Some(value)) = (get("Key"), get("Value")) else {
+            return Err(QueryError::Validation(
+                "Each session tag needs a Key and a Value".into(),
+            ));
+        };
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(QueryError::Validation(
+                "Session tag keys must be 1-128 characters and values at most 256".into(),
+            ));
+        }
+        if tags
+            .iter()
+            .any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(&key))
+        {
+            return Err(QueryError::InvalidParameterValue(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
+        tags.push((key, value));
+    }
+    if tags.len() > MAX_SESSION_TAGS {
+        return Err(QueryError::Validation(format!(
+            "At most {MAX_SESSION_TAGS} session tags are allowed"
+        )));
+    }
+    let transitive: Vec<String> = request
+        .list("TransitiveTagKeys")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if let Some(k) = transitive
+        .iter()
+        .find(|k| !tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)))
+    {
+        return Err(QueryError::InvalidParameterValue(format!(
+            "The specified transitive tag key must be included in the requested tags: {k}"
+        )));
+    }
+    Ok((tags, transitive))
+}

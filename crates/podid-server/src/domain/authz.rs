@@ -1,0 +1,150 @@
+//! Authorization of every API call by IAM policy evaluation of the caller.
+//!
+//! Users are judged by their inline and attached policies; assumed-role sessions by their role's
+//! policies intersected with the session policy sealed into their token. The request context
+//! carries the keys AWS populates for every call (`aws:SourceIp`, `aws:CurrentTime`,
+//! `aws:PrincipalTag/*`, ...), so ABAC policies work.
+
+use std::net::IpAddr;
+
+use podid_iam::{Policy, PrincipalInfo, RequestContext, evaluate, evaluate_with_session_policies};
+use podid_issuer::Principal;
+use time::OffsetDateTime;
+
+use super::caller::{Caller, CallerKind, RequestInfo};
+use super::iam::Iam;
+
+/// An identity-policy refusal: no policy of `caller_arn` allows `action` on `resource` (or one
+/// denies it). Each protocol words it as its services do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Denied {
+    pub(crate) caller_arn: String,
+    pub(crate) action: String,
+    pub(crate) resource: String,
+}
+
+/// The IAM view of a caller: who it is, and its principal tags (role tags overlaid by session tags).
+pub(crate) fn principal_info(iam: &Iam, caller: &Caller) -> (PrincipalInfo, Vec<(String, String)>) {
+    match &caller.kind {
+        CallerKind::User { user_id, .. } => {
+            let mut p = PrincipalInfo::user(&caller.arn);
+            if !user_id.is_empty() {
+                p = p.with_userid(user_id);
+            }
+            (p, Vec::new())
+        }
+        CallerKind::AssumedRole(claims) => {
+            let role_arn = match &claims.principal {
+                Principal::AssumedRole(r) => r.role_arn.clone(),
+                _ => String::new(),
+            };
+            let role_tags = role_name_of(&role_arn)
+                .and_then(|name| iam.role(name))
+                .map(|r| r.tags)
+                .unwrap_or_default();
+            // Session tags take precedence over role tags with the same key.
+            let mut tags = role_tags;
+            tags.retain(|(k, _)| !claims.tags.iter().any(|(sk, _)| sk.eq_ignore_ascii_case(k)));
+            tags.extend(claims.tags.iter().cloned());
+            (
+                PrincipalInfo::assumed_role(&caller.arn, &role_arn).with_userid(&caller.user_id()),
+                tags,
+            )
+        }
+    }
+}
+
+/// A request context for `action` by `caller`, with its principal tags.
+pub(crate) fn principal_context(iam: &Iam, caller: &Caller, action: &str) -> RequestContext {
+    let (principal, tags) = principal_info(iam, caller);
+    let mut ctx = RequestContext::new(principal, action).with_time(OffsetDateTime::now_utc());
+    for (k, v) in &tags {
+        ctx = ctx.with_value(&format!("aws:PrincipalTag/{k}"), v);
+    }
+    ctx
+}
+
+/// The role name of a role ARN (last path segment).
+pub(crate) fn role_name_of(role_arn: &str) -> Option<&str> {
+    role_arn
+        .split_once(":role/")
+        .map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
+}
+
+/// The identity-based (and session) policies that judge `caller`.
+fn caller_policies(iam: &Iam, caller: &Caller) -> (Vec<Policy>, Vec<Policy>) {
+    match &caller.kind {
+        CallerKind::User { name, .. } => (iam.user_policies(name), Vec::new()),
+        CallerKind::AssumedRole(claims) => {
+            let role_name = match &claims.principal {
+                Principal::AssumedRole(r) => r.role_name.clone(),
+                _ => String::new(),
+            };
+            let session: Vec<Policy> = claims
+                .session_policy
+                .as_deref()
+                .and_then(|text| Policy::parse(text).ok())
+                .into_iter()
+                .collect();
+            (iam.role_policies(&role_name), session)
+        }
+    }
+}
+
+/// Is `caller` allowed `action` on `resource` with these extra context keys?
+pub(crate) fn is_allowed(
+    iam: &Iam,
+    caller: &Caller,
+    source_ip: Option<IpAddr>,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, &str)],
+) -> bool {
+    let mut ctx = principal_context(iam, caller, action).with_resource(resource);
+    if let Some(ip) = source_ip {
+        ctx = ctx.with_value("aws:SourceIp", &ip.to_string());
+    }
+    for (k, v) in extra {
+        ctx = ctx.with_value(k, v);
+    }
+    let (identity, session) = caller_policies(iam, caller);
+    let identity: Vec<&Policy> = identity.iter().collect();
+    let evaluation = if session.is_empty()
+        && !matches!(caller.kind, CallerKind::AssumedRole(ref c) if c.session_policy.is_some())
+    {
+        evaluate(&identity, &ctx)
+    } else {
+        let session: Vec<&Policy> = session.iter().collect();
+        evaluate_with_session_policies(&identity, &session, &ctx)
+    };
+    evaluation.is_allowed()
+}
+
+/// Authorizes the request's caller for `action` on `resource`.
+pub(crate) fn authorize(
+    iam: &Iam,
+    info: &RequestInfo,
+    action: &str,
+    resource: &str,
+) -> Result<(), Denied> {
+    authorize_with(iam, info, action, resource, &[])
+}
+
+/// [`authorize`] with extra request-context keys (`iam:PassedToService`, ...).
+pub(crate) fn authorize_with(
+    iam: &Iam,
+    info: &RequestInfo,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, &str)],
+) -> Result<(), Denied> {
+    if is_allowed(iam, &info.caller, info.source_ip, action, resource, extra) {
+        return Ok(());
+    }
+    tracing::info!(caller = %info.caller.arn, action, resource, "access denied");
+    Err(Denied {
+        caller_arn: info.caller.arn.clone(),
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+    })
+}

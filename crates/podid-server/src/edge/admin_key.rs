@@ -1,0 +1,190 @@
+//! The bootstrap administrator access key: created once, stored in a 0600 file in the data dir.
+//!
+//! The file uses the AWS shared-credentials format, so `AWS_SHARED_CREDENTIALS_FILE=<file>` makes
+//! any AWS client use it:
+//! ```text
+//! [default]
+//! aws_access_key_id = AKIA...
+//! aws_secret_access_key = ...
+//! ```
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use podid_issuer::SecretKey;
+
+/// The IAM user name the administrator key belongs to.
+pub(crate) const ADMIN_USER_NAME: &str = "podid-admin";
+/// Largest credentials file read (a real one is ~120 bytes).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// An access key pair. `Debug` shows only the access key id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminKey {
+    pub access_key_id: String,
+    /// Zeroized on drop; `Debug` never shows it.
+    secret_access_key: SecretKey,
+}
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminKey")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminKeyError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} has no aws_access_key_id / aws_secret_access_key pair")]
+    Malformed { path: String },
+    #[error("the random number generator failed")]
+    Random,
+}
+
+impl AdminKey {
+    /// A new random key in AWS's shapes (`AKIA` + 16 of `[A-Z2-7]`, a 40-character secret),
+    /// from the issuer's CSPRNG-backed generator.
+    pub fn generate() -> Result<Self, AdminKeyError> {
+        Ok(Self {
+            access_key_id: podid_issuer::generate_long_term_access_key_id()
+                .map_err(|_| AdminKeyError::Random)?,
+            secret_access_key: podid_issuer::generate_secret_access_key()
+                .map_err(|_| AdminKeyError::Random)?,
+        })
+    }
+
+    pub fn new(access_key_id: String, secret_access_key: String) -> Self {
+        Self {
+            access_key_id,
+            secret_access_key: SecretKey::new(secret_access_key),
+        }
+    }
+
+    /// The secret, for signing and for the one file that stores it.
+    pub fn secret_access_key(&self) -> &str {
+        self.secret_access_key.expose()
+    }
+
+    pub(crate) fn secret(&self) -> &SecretKey {
+        &self.secret_access_key
+    }
+
+    /// Reads a shared-credentials file (the `[default]` profile, or the first pair found).
+    pub fn load(path: &Path) -> Result<Self, AdminKeyError> {
+        let shown = path.display().to_string();
+        let read_err = |source| AdminKeyError::Read {
+            path: shown.clone(),
+            source,
+        };
+        let meta = std::fs::metadata(path).map_err(read_err)?;
+        if meta.len() > MAX_KEY_FILE {
+            return Err(AdminKeyError::Malformed { path: shown });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        let (mut id, mut secret) = (None, None);
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k.trim() {
+                "aws_access_key_id" if id.is_none() => id = Some(v.trim().to_owned()),
+                "aws_secret_access_key" if secret.is_none() => secret = Some(v.trim().to_owned()),
+                _ => {}
+            }
+        }
+        match (id, secret) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Ok(Self::new(id, secret))
+            }
+            _ => Err(AdminKeyError::Malformed { path: shown }),
+        }
+    }
+
+    /// Writes the key to `path` with mode 0600, refusing to replace an existing file.
+    pub fn save_new(&self, path: &Path) -> Result<(), AdminKeyError> {
+        let write_err = |source| AdminKeyError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(write_err)?;
+        write!(
+            file,
+            "# podid administrator key ({ADMIN_USER_NAME}). Keep it secret.\n[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            self.access_key_id,
+            self.secret_access_key.expose()
+        )
+        .and_then(|()| file.sync_all())
+        .map_err(write_err)
+    }
+
+    /// Loads the key at `path`, or creates and saves a new one. The bool says whether it is new.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), AdminKeyError> {
+        if path.exists() {
+            return Ok((Self::load(path)?, false));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| AdminKeyError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let key = Self::generate()?;
+        key.save_new(path)?;
+        Ok((key, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_have_aws_shapes_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin-credentials");
+        let (key, created) = AdminKey::load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(key.access_key_id.len(), 20);
+        assert!(key.access_key_id.starts_with("AKIA"));
+        assert_eq!(key.secret_access_key().len(), 40);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let (again, created) = AdminKey::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(again, key);
+        assert!(!format!("{key:?}").contains(key.secret_access_key()));
+    }
+
+    #[test]
+    fn malformed_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, "[default]\naws_access_key_id = AKIA\n").unwrap();
+        assert!(matches!(
+            AdminKey::load(&path),
+            Err(AdminKeyError::Malformed { .. })
+        ));
+    }
+}
