@@ -62,6 +62,16 @@ pub fn parse_profile(text: &str, profile: &str) -> Option<SigningCredentials> {
     })
 }
 
+/// The credentials of `preferred`, or else of the first profile in the file that has both a key
+/// id and a secret (for files an operator supplies with whatever profile name they use).
+pub fn parse_preferred_or_first(text: &str, preferred: &str) -> Option<SigningCredentials> {
+    parse_profile(text, preferred).or_else(|| {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']'))
+            .find_map(|profile| parse_profile(text, profile.trim()))
+    })
+}
+
 /// Reads `path` (under [`MAX_CREDENTIALS_FILE_BYTES`]) and returns `profile`'s credentials.
 pub fn read_profile(
     path: &Path,
@@ -147,6 +157,26 @@ mod tests {
         assert!(
             parse_profile("aws_access_key_id=A\naws_secret_access_key=S\n", "default").is_none()
         );
+    }
+
+    #[test]
+    fn the_preferred_profile_wins_else_the_first_complete_one() {
+        let text = "[half]\naws_access_key_id=H\n[ops]\naws_access_key_id=O\naws_secret_access_key=OS\n[default]\naws_access_key_id=D\naws_secret_access_key=DS\n";
+        assert_eq!(
+            parse_preferred_or_first(text, "default")
+                .unwrap()
+                .access_key_id,
+            "D"
+        );
+        let no_default =
+            "[half]\naws_access_key_id=H\n[ops]\naws_access_key_id=O\naws_secret_access_key=OS\n";
+        assert_eq!(
+            parse_preferred_or_first(no_default, "default")
+                .unwrap()
+                .access_key_id,
+            "O"
+        );
+        assert!(parse_preferred_or_first("[half]\naws_access_key_id=H\n", "default").is_none());
     }
 
     #[test]

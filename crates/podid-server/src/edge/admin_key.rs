@@ -12,12 +12,12 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
+use podid_aws::credentials_file::{self, CredentialsFileError};
+use podid_aws::sigv4::SigningCredentials;
 use podid_issuer::SecretKey;
 
 /// The IAM user name the administrator key belongs to.
 pub(crate) const ADMIN_USER_NAME: &str = "podid-admin";
-/// Largest credentials file read (a real one is ~120 bytes).
-const MAX_KEY_FILE: u64 = 64 * 1024;
 
 /// An access key pair. `Debug` shows only the access key id.
 #[derive(Clone, PartialEq, Eq)]
@@ -81,35 +81,22 @@ impl AdminKey {
         &self.secret_access_key
     }
 
-    /// Reads a shared-credentials file (the `[default]` profile, or the first pair found).
+    /// Reads a shared-credentials file: the `[default]` profile, or else the first profile that
+    /// has a complete key.
     pub fn load(path: &Path) -> Result<Self, AdminKeyError> {
-        let shown = path.display().to_string();
-        let read_err = |source| AdminKeyError::Read {
-            path: shown.clone(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(read_err)?;
-        if meta.len() > MAX_KEY_FILE {
-            return Err(AdminKeyError::Malformed { path: shown });
-        }
-        let text = std::fs::read_to_string(path).map_err(read_err)?;
-        let (mut id, mut secret) = (None, None);
-        for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            match k.trim() {
-                "aws_access_key_id" if id.is_none() => id = Some(v.trim().to_owned()),
-                "aws_secret_access_key" if secret.is_none() => secret = Some(v.trim().to_owned()),
-                _ => {}
+        let shown = || path.display().to_string();
+        let text = credentials_file::read_capped(path).map_err(|e| match e {
+            CredentialsFileError::Read { source, .. } => AdminKeyError::Read {
+                path: shown(),
+                source,
+            },
+            CredentialsFileError::TooLarge { .. } | CredentialsFileError::NoProfile { .. } => {
+                AdminKeyError::Malformed { path: shown() }
             }
-        }
-        match (id, secret) {
-            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
-                Ok(Self::new(id, secret))
-            }
-            _ => Err(AdminKeyError::Malformed { path: shown }),
-        }
+        })?;
+        credentials_file::parse_preferred_or_first(&text, "default")
+            .map(|c| Self::new(c.access_key_id, c.secret_access_key))
+            .ok_or_else(|| AdminKeyError::Malformed { path: shown() })
     }
 
     /// Writes the key to `path` with mode 0600, refusing to replace an existing file.
@@ -123,14 +110,15 @@ impl AdminKey {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(write_err)?;
-        write!(
-            file,
-            "# podid administrator key ({ADMIN_USER_NAME}). Keep it secret.\n[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            self.access_key_id,
-            self.secret_access_key.expose()
-        )
-        .and_then(|()| file.sync_all())
-        .map_err(write_err)
+        let credentials = SigningCredentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.expose().to_owned(),
+            session_token: None,
+        };
+        let comment = format!("podid administrator key ({ADMIN_USER_NAME}). Keep it secret.");
+        file.write_all(credentials_file::render("default", &credentials, &[&comment]).as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write_err)
     }
 
     /// Loads the key at `path`, or creates and saves a new one. The bool says whether it is new.
@@ -185,6 +173,15 @@ mod tests {
         assert!(matches!(
             AdminKey::load(&path),
             Err(AdminKeyError::Malformed { .. })
+        ));
+        std::fs::write(&path, vec![b'#'; 100 * 1024]).unwrap();
+        assert!(matches!(
+            AdminKey::load(&path),
+            Err(AdminKeyError::Malformed { .. })
+        ));
+        assert!(matches!(
+            AdminKey::load(&dir.path().join("missing")),
+            Err(AdminKeyError::Read { .. })
         ));
     }
 }
