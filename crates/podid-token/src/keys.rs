@@ -211,40 +211,52 @@ impl fmt::Debug for ClusterKeys {
 }
 
 impl Fetcher {
-    /// GET the JWKS, refusing bodies over [`MAX_JWKS_BYTES`] while streaming them.
+    /// GET the JWKS and parse it.
     async fn fetch(&self) -> Result<KeySet, TokenError> {
-        let too_large = TokenError::JwksTooLarge {
-            max: MAX_JWKS_BYTES,
-        };
-        let mut response = self
-            .client
-            .get(&self.url)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, application/jwk-set+json",
-            )
-            .send()
-            .await
-            .map_err(TokenError::JwksFetch)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(TokenError::JwksStatus(status.as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-        {
+        let request = self.client.get(&self.url).header(
+            reqwest::header::ACCEPT,
+            "application/json, application/jwk-set+json",
+        );
+        let fetched = fetch_jwks(request).await?;
+        KeySet::parse(&fetched.document)
+    }
+}
+
+/// A JWKS document as fetched, with the response's headers (podid's own JWKS endpoint names
+/// the cluster's issuer in one).
+#[derive(Debug)]
+pub struct FetchedJwks {
+    pub document: Vec<u8>,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+/// Sends `request` and reads a JWKS body, refusing a non-success status and any body over
+/// [`MAX_JWKS_BYTES`] while it streams (a declared length over the cap is refused before
+/// reading). The one JWKS fetch: the server's verifiers and the node agent both use it.
+pub async fn fetch_jwks(request: reqwest::RequestBuilder) -> Result<FetchedJwks, TokenError> {
+    let too_large = TokenError::JwksTooLarge {
+        max: MAX_JWKS_BYTES,
+    };
+    let mut response = request.send().await.map_err(TokenError::JwksFetch)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(TokenError::JwksStatus(status.as_u16()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+    {
+        return Err(too_large);
+    }
+    let headers = std::mem::take(response.headers_mut());
+    let mut document = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(TokenError::JwksFetch)? {
+        if document.len() + chunk.len() > MAX_JWKS_BYTES {
             return Err(too_large);
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(TokenError::JwksFetch)? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(too_large);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        KeySet::parse(&body)
+        document.extend_from_slice(&chunk);
     }
+    Ok(FetchedJwks { document, headers })
 }
 
 fn secs(d: Duration) -> i64 {

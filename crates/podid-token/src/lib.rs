@@ -33,7 +33,7 @@ use std::sync::Arc;
 pub use claims::{ObjectRef, UnverifiedClaims, VerifiedToken};
 pub use jwks::{KeySet, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
 pub use jwt::{MAX_TOKEN_BYTES, peek_unverified};
-pub use keys::{ClusterKeys, KeySource, KeysConfig};
+pub use keys::{ClusterKeys, FetchedJwks, KeySource, KeysConfig, fetch_jwks};
 pub use signer::{DevSigner, MintRequest};
 pub use verify::{DEFAULT_AUDIENCE, MAX_LEEWAY, Verifier, VerifierConfig};
 
