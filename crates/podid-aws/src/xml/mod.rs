@@ -1,7 +1,54 @@
-//! A minimal, allocation-light XML writer for query-protocol responses.
+//! The query protocol's XML: a minimal, allocation-light writer, a serde serializer over it
+//! ([`write_members`]) that turns a typed response struct into elements, and the one envelope
+//! every IAM and STS answer is wrapped in ([`query_response`]).
 //!
 //! Written by hand because the responses are small, flat and write-only: a streaming writer with
 //! correct escaping is ~50 lines, where a general XML crate would add parsing we never use.
+
+mod ser;
+
+use serde::Serialize;
+
+pub use ser::{XmlError, write_members};
+
+/// `<{action}Response xmlns="{xmlns}"><{action}Result>…</{action}Result><ResponseMetadata>
+/// <RequestId>…</RequestId></ResponseMetadata></{action}Response>`, the result's members written
+/// by [`write_members`]: the shape botocore's query parser unwraps (`resultWrapper`).
+pub fn query_response<T: Serialize + ?Sized>(
+    action: &str,
+    xmlns: &str,
+    request_id: &str,
+    result: &T,
+) -> Result<String, XmlError> {
+    let response_tag = format!("{action}Response");
+    let result_tag = format!("{action}Result");
+    let mut w = XmlWriter::new();
+    w.open_ns(&response_tag, xmlns);
+    w.open(&result_tag);
+    write_members(&mut w, result)?;
+    w.close(&result_tag);
+    write_members(
+        &mut w,
+        &Metadata {
+            response_metadata: ResponseMetadata { request_id },
+        },
+    )?;
+    w.close(&response_tag);
+    Ok(w.finish())
+}
+
+/// What follows every result.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Metadata<'a> {
+    response_metadata: ResponseMetadata<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResponseMetadata<'a> {
+    request_id: &'a str,
+}
 
 /// Builds an XML document; every text and attribute value is escaped.
 #[derive(Debug, Default)]
@@ -44,6 +91,15 @@ impl XmlWriter {
         self.close(name);
     }
 
+    /// `<name>value</name>` for a value whose text needs no escaping (a number).
+    fn leaf_display(&mut self, name: &str, value: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        self.open(name);
+        // Writing into a `String` cannot fail.
+        let _ = write!(self.out, "{value}");
+        self.close(name);
+    }
+
     /// `<name>text</name>` when `text` is present.
     pub fn leaf_opt(&mut self, name: &str, text: Option<&str>) {
         if let Some(text) = text {
@@ -71,18 +127,4 @@ pub fn escape_into(out: &mut String, text: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_text() {
-        let mut w = XmlWriter::new();
-        w.open_ns("R", "urn:x");
-        w.leaf("A", "<\"'&>");
-        w.close("R");
-        assert_eq!(
-            w.finish(),
-            "<R xmlns=\"urn:x\"><A>&lt;&quot;&apos;&amp;&gt;</A></R>"
-        );
-    }
-}
+mod tests;
