@@ -100,13 +100,6 @@ impl XmlWriter {
         self.close(name);
     }
 
-    /// `<name>text</name>` when `text` is present.
-    pub fn leaf_opt(&mut self, name: &str, text: Option<&str>) {
-        if let Some(text) = text {
-            self.leaf(name, text);
-        }
-    }
-
     pub fn finish(self) -> String {
         self.out
     }
