@@ -77,8 +77,8 @@ struct List<'w> {
     name: &'static str,
 }
 
-/// The serializer methods every value shape the query protocol has no form for shares, by
-/// context: `$refuse(what)` builds the error.
+/// The methods for the serde shapes the query protocol has no form for; `$refuse(what)` builds
+/// the error, which differs at the top (not a struct) and inside one (unsupported).
 macro_rules! refuse_unsupported {
     ($refuse:expr) => {
         fn serialize_f32(self, _: f32) -> Result<(), XmlError> {

@@ -85,14 +85,20 @@ async fn assume_role(
         duration_seconds: request.get("DurationSeconds"),
     }))
     .resource("AWS::IAM::Role", role_arn);
-    match assume_role_checked(state, info, request, role_arn, session_name).await {
-        Ok(session) => {
+    // The response is written before the audit record, so the trail never reports a success
+    // whose answer could not be sent.
+    let answered = assume_role_checked(state, info, request, role_arn, session_name)
+        .await
+        .and_then(|session| {
             let expiration = assume::iso8601(session.credentials.expiration);
             let result = result(&session, &expiration, request.get("Policy").is_some());
-            state
-                .audit
-                .record(event.response(audit_value(&result.audit_copy())));
-            reply("AssumeRole", info, &result)
+            let response = reply("AssumeRole", info, &result)?;
+            Ok((response, audit_value(&result.audit_copy())))
+        });
+    match answered {
+        Ok((response, elements)) => {
+            state.audit.record(event.response(elements));
+            Ok(response)
         }
         Err(e) => {
             let wire = e.clone().into_aws();
