@@ -2,8 +2,8 @@
 //!
 //! Owns: the AWS error type and its three encodings (rest-json, query/XML, json-1.1), SigV4
 //! request verification (header and presigned-query forms) and signing for podid's own clients,
-//! ARN parsing, the shared-credentials file format, and the small XML writer the query-protocol
-//! services answer with.
+//! ARN parsing, the shared-credentials file format, and the query protocol's XML: a small writer,
+//! a serde serializer that turns typed response structs into it, and the response envelope.
 //!
 //! Does not own: routing, credential lookup (callers pass a resolver), policy evaluation or any
 //! service's operations. Nothing here opens sockets; the only file it reads is a credentials

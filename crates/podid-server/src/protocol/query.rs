@@ -4,8 +4,9 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::HeaderValue;
-use podid_aws::xml::XmlWriter;
+use podid_aws::xml::{self, XmlError};
 use podid_aws::{AwsError, Protocol};
+use serde::Serialize;
 
 use crate::domain::authz::Denied;
 
@@ -94,30 +95,22 @@ pub(crate) fn member_name(s: &str) -> String {
     }
 }
 
-/// Builds `<{Action}Response xmlns=..><{Action}Result>…</{Action}Result><ResponseMetadata>…`.
-pub(crate) fn xml_response(
+/// The `text/xml` answer `<{Action}Response xmlns=..><{Action}Result>…`, the result's members
+/// written from its typed shape ([`podid_aws::xml::query_response`]). An error means the shape
+/// has a member the query protocol cannot express: a bug, which each service words as its 500.
+pub(crate) fn xml_response<T: Serialize + ?Sized>(
     action: &str,
     xmlns: &str,
     request_id: &str,
-    result: impl FnOnce(&mut XmlWriter),
-) -> Response {
-    let mut w = XmlWriter::new();
-    let response_tag = format!("{action}Response");
-    let result_tag = format!("{action}Result");
-    w.open_ns(&response_tag, xmlns);
-    w.open(&result_tag);
-    result(&mut w);
-    w.close(&result_tag);
-    w.open("ResponseMetadata");
-    w.leaf("RequestId", request_id);
-    w.close("ResponseMetadata");
-    w.close(&response_tag);
-    let mut response = Response::new(Body::from(w.finish()));
+    result: &T,
+) -> Result<Response, XmlError> {
+    let body = xml::query_response(action, xmlns, request_id, result)?;
+    let mut response = Response::new(Body::from(body));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml"),
     );
-    response
+    Ok(response)
 }
 
 /// Every refusal IAM and STS send. [`QueryError::into_aws`] is the one place one becomes a wire

@@ -2,7 +2,7 @@
 
 use crate::protocol::query::QueryError;
 use axum::response::Response;
-use podid_aws::xml::XmlWriter;
+use serde::Serialize;
 
 use crate::api::ApiState;
 use crate::domain::authz;
@@ -37,21 +37,17 @@ impl Ctx<'_> {
         )?)
     }
 
-    /// The `<{Action}Response>` envelope around `result`.
-    pub(super) fn reply(
-        &self,
-        result: impl FnOnce(&mut XmlWriter),
-    ) -> Result<Response, QueryError> {
-        Ok(crate::protocol::query::xml_response(
-            &self.q.action,
-            XMLNS,
-            &self.info.request_id,
-            result,
-        ))
+    /// The `<{Action}Response>` envelope around `result`, one of [`super::wire`]'s shapes.
+    pub(super) fn reply(&self, result: &impl Serialize) -> Result<Response, QueryError> {
+        crate::protocol::query::xml_response(&self.q.action, XMLNS, &self.info.request_id, result)
+            .map_err(|error| {
+                tracing::error!(%error, action = %self.q.action, "response shape does not serialize");
+                QueryError::ServiceFailure
+            })
     }
 
-    /// A reply with an empty result element (Delete…, Put…, Attach…).
+    /// A reply with an empty result element (Delete…, Put…, Attach…: no output shape).
     pub(super) fn empty(&self) -> Result<Response, QueryError> {
-        self.reply(|_| {})
+        self.reply(&())
     }
 }

@@ -122,6 +122,25 @@ pub(super) fn tags(q: &QueryRequest) -> Result<Vec<Tag>, QueryError> {
     Ok(tags)
 }
 
+/// A page of `items` starting at `marker` (an item of the list, as issued by this server).
+pub(super) fn page<T: Clone>(
+    items: &[T],
+    key: impl Fn(&T) -> &str,
+    marker: Option<&str>,
+    max: usize,
+) -> (Vec<T>, Option<String>) {
+    let start = marker.map_or(0, |m| {
+        items
+            .iter()
+            .position(|i| key(i) == m)
+            .unwrap_or(items.len())
+    });
+    let rest = items.get(start..).unwrap_or_default();
+    let page: Vec<T> = rest.iter().take(max).cloned().collect();
+    let next = rest.get(max).map(|i| key(i).to_owned());
+    (page, next)
+}
+
 /// `Marker` (the first name of the page, as this server issues it) and `MaxItems`.
 pub(super) fn paging(q: &QueryRequest) -> Result<(Option<String>, usize), QueryError> {
     let max = match q.get("MaxItems") {

@@ -12,7 +12,7 @@ use super::errors::{
 use super::handlers::Ctx;
 use super::input;
 use super::principals::{MAX_POLICY_NAME, policy_arn};
-use super::wire;
+use super::wire::{self, GetPolicyVersionResult, PolicyResult, PolicyVersion};
 use crate::domain::iam::catalog;
 use crate::domain::iam::index::Table;
 use crate::domain::iam::records::{self, PolicyRecord};
@@ -60,7 +60,9 @@ pub(super) async fn create(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     )
     .await?;
     tracing::info!(policy = name, "iam policy created");
-    cx.reply(|w| wire::customer_policy(w, &record, 0))
+    cx.reply(&PolicyResult {
+        policy: wire::Policy::customer(&record, 0),
+    })
 }
 
 pub(super) fn get(cx: &Ctx<'_>) -> Result<Response, QueryError> {
@@ -68,13 +70,17 @@ pub(super) fn get(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     cx.authorize(arn)?;
     let attachments = cx.iam.attachment_count(arn);
     if let Some(p) = cx.iam.catalog_policy(arn) {
-        return cx.reply(|w| wire::aws_policy(w, p, attachments));
+        return cx.reply(&PolicyResult {
+            policy: wire::Policy::aws(p, attachments),
+        });
     }
     let p = cx
         .iam
         .customer_policy(arn)
         .ok_or_else(|| policy_not_found(arn))?;
-    cx.reply(|w| wire::customer_policy(w, &p.record, attachments))
+    cx.reply(&PolicyResult {
+        policy: wire::Policy::customer(&p.record, attachments),
+    })
 }
 
 pub(super) fn get_version(cx: &Ctx<'_>) -> Result<Response, QueryError> {
@@ -96,7 +102,9 @@ pub(super) fn get_version(cx: &Ctx<'_>) -> Result<Response, QueryError> {
             "Policy {arn} version {version} does not exist or is not attachable."
         )));
     }
-    cx.reply(|w| wire::policy_version(w, &document, &date))
+    cx.reply(&GetPolicyVersionResult {
+        policy_version: PolicyVersion::new(&document, &date),
+    })
 }
 
 pub(super) async fn delete(cx: &Ctx<'_>) -> Result<Response, QueryError> {

@@ -14,7 +14,10 @@ use super::errors::{
 };
 use super::handlers::Ctx;
 use super::input;
-use super::wire;
+use super::wire::{
+    AttachedPolicy, GetRolePolicyResult, GetUserPolicyResult, ListAttachedPoliciesResult,
+    ListPolicyNamesResult,
+};
 use crate::domain::iam::records::{self, RoleRecord, UserRecord};
 use crate::domain::iam::store::{self, Extra, Outcome};
 
@@ -128,11 +131,19 @@ pub(super) fn get_inline(cx: &Ctx<'_>, kind: Kind) -> Result<Response, QueryErro
     let doc = inline
         .get(policy_name)
         .ok_or_else(|| inline_not_found(kind.word(), policy_name))?;
-    cx.reply(|w| {
-        w.leaf(kind.name_param(), name);
-        w.leaf("PolicyName", policy_name);
-        w.leaf("PolicyDocument", &records::url_encode(doc));
-    })
+    let policy_document = records::url_encode(doc);
+    match kind {
+        Kind::Role => cx.reply(&GetRolePolicyResult {
+            role_name: name,
+            policy_name,
+            policy_document,
+        }),
+        Kind::User => cx.reply(&GetUserPolicyResult {
+            user_name: name,
+            policy_name,
+            policy_document,
+        }),
+    }
 }
 
 pub(super) async fn delete_inline(cx: &Ctx<'_>, kind: Kind) -> Result<Response, QueryError> {
@@ -153,10 +164,11 @@ pub(super) fn list_inline(cx: &Ctx<'_>, kind: Kind) -> Result<Response, QueryErr
     let (marker, max) = input::paging(cx.q)?;
     let (inline, _) = snapshot(cx, kind, name)?;
     let names: Vec<&str> = inline.keys().map(String::as_str).collect();
-    let (page, next) = wire::page(&names, |n| n, marker.as_deref(), max);
-    cx.reply(|w| {
-        wire::strings(w, "PolicyNames", page.iter().copied());
-        wire::truncation(w, next.as_deref());
+    let (page, next) = input::page(&names, |n| n, marker.as_deref(), max);
+    cx.reply(&ListPolicyNamesResult {
+        policy_names: page,
+        is_truncated: next.is_some(),
+        marker: next,
     })
 }
 
@@ -220,17 +232,11 @@ pub(super) fn list_attached(cx: &Ctx<'_>, kind: Kind) -> Result<Response, QueryE
         .map(String::as_str)
         .filter(|a| policy_path(a).starts_with(prefix))
         .collect();
-    let (page, next) = wire::page(&matching, |a| a, marker.as_deref(), max);
-    cx.reply(|w| {
-        w.open("AttachedPolicies");
-        for arn in &page {
-            w.open("member");
-            w.leaf("PolicyName", arn.rsplit('/').next().unwrap_or_default());
-            w.leaf("PolicyArn", arn);
-            w.close("member");
-        }
-        w.close("AttachedPolicies");
-        wire::truncation(w, next.as_deref());
+    let (page, next) = input::page(&matching, |a| a, marker.as_deref(), max);
+    cx.reply(&ListAttachedPoliciesResult {
+        attached_policies: page.into_iter().map(AttachedPolicy::new).collect(),
+        is_truncated: next.is_some(),
+        marker: next,
     })
 }
 

@@ -11,7 +11,7 @@ use super::errors::{
 };
 use super::handlers::Ctx;
 use super::input;
-use super::wire;
+use super::wire::{ListRoleTagsResult, ListRolesResult, Role, RoleResult, tags};
 use crate::domain::iam::index::Table;
 use crate::domain::iam::records::{self, RoleRecord, Tag};
 use crate::domain::iam::store::{self, Outcome};
@@ -66,7 +66,9 @@ pub(super) async fn create(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     };
     store::create(&cx.state.store, records::role_key(name), &record, exists()).await?;
     tracing::info!(role = name, "iam role created");
-    cx.reply(|w| wire::role(w, "Role", &record, true))
+    cx.reply(&RoleResult {
+        role: Role::new(&record),
+    })
 }
 
 pub(super) fn get(cx: &Ctx<'_>) -> Result<Response, QueryError> {
@@ -76,7 +78,9 @@ pub(super) fn get(cx: &Ctx<'_>) -> Result<Response, QueryError> {
         .iam
         .role_entry(name)
         .ok_or_else(|| role_not_found(name))?;
-    cx.reply(|w| wire::role(w, "Role", &r.record, true))
+    cx.reply(&RoleResult {
+        role: Role::new(&r.record),
+    })
 }
 
 pub(super) async fn delete(cx: &Ctx<'_>) -> Result<Response, QueryError> {
@@ -110,13 +114,10 @@ pub(super) fn list(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     let (marker, max) = input::paging(cx.q)?;
     cx.authorize(&format!("arn:aws:iam::{}:role/", cx.account()))?;
     let (roles, next) = cx.iam.roles_page(prefix, marker.as_deref(), max);
-    cx.reply(|w| {
-        w.open("Roles");
-        for r in &roles {
-            wire::role(w, "member", r, false);
-        }
-        w.close("Roles");
-        wire::truncation(w, next.as_deref());
+    cx.reply(&ListRolesResult {
+        roles: roles.iter().map(Role::listed).collect(),
+        is_truncated: next.is_some(),
+        marker: next,
     })
 }
 
@@ -192,15 +193,16 @@ pub(super) fn list_tags(cx: &Ctx<'_>) -> Result<Response, QueryError> {
         .iam
         .role_entry(name)
         .ok_or_else(|| role_not_found(name))?;
-    let (page, next) = wire::page(
+    let (page, next) = input::page(
         &r.record.tags,
         |t: &Tag| t.key.as_str(),
         marker.as_deref(),
         max,
     );
-    cx.reply(|w| {
-        wire::tag_list(w, &page);
-        wire::truncation(w, next.as_deref());
+    cx.reply(&ListRoleTagsResult {
+        tags: tags(&page),
+        is_truncated: next.is_some(),
+        marker: next,
     })
 }
 

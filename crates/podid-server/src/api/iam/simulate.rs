@@ -8,11 +8,11 @@
 
 use crate::protocol::query::QueryError;
 use axum::response::Response;
-use podid_aws::xml::XmlWriter;
-use podid_iam::{Decision, Evaluation, Policy, PolicySource, PrincipalInfo};
+use podid_iam::{Evaluation, Policy, PrincipalInfo};
 
 use super::errors::{invalid_input, role_not_found, user_not_found};
 use super::handlers::Ctx;
+use super::wire::{EvaluationResult, SimulatePrincipalPolicyResult, Statement};
 use crate::domain::iam::NamedPolicy;
 use crate::domain::iam::simulation::{self, Position, statement_positions};
 
@@ -63,13 +63,12 @@ pub(super) fn simulate(cx: &Ctx<'_>) -> Result<Response, QueryError> {
         &context,
         time::OffsetDateTime::now_utc(),
     );
-    cx.reply(|w| {
-        w.open("EvaluationResults");
-        for (action, resource, eval) in &results {
-            result(w, action, resource, eval, &policies, &spans);
-        }
-        w.close("EvaluationResults");
-        w.leaf("IsTruncated", "false");
+    cx.reply(&SimulatePrincipalPolicyResult {
+        evaluation_results: results
+            .iter()
+            .map(|(action, resource, eval)| result(action, resource, eval, &policies, &spans))
+            .collect(),
+        is_truncated: false,
     })
 }
 
@@ -126,61 +125,37 @@ fn context_entries(cx: &Ctx<'_>) -> Vec<(String, Vec<String>)> {
     out
 }
 
-fn result(
-    w: &mut XmlWriter,
-    action: &str,
-    resource: &str,
+/// One `EvaluationResult`, its matched statements located by `spans` (per policy, per
+/// statement).
+fn result<'a>(
+    action: &'a str,
+    resource: &'a str,
     eval: &Evaluation,
-    policies: &[NamedPolicy],
+    policies: &'a [NamedPolicy],
     spans: &[Vec<(Position, Position)>],
-) {
-    w.open("member");
-    w.leaf("EvalActionName", action);
-    w.leaf("EvalResourceName", resource);
-    w.leaf("EvalDecision", decision(eval.decision));
-    w.open("MatchedStatements");
-    for m in &eval.matched_statements {
-        w.open("member");
-        w.leaf_opt(
-            "SourcePolicyId",
-            policies.get(m.policy_index).map(|p| p.source_id.as_str()),
-        );
-        w.leaf("SourcePolicyType", source_type(m.source));
-        let (start, end) = spans
-            .get(m.policy_index)
-            .and_then(|s| s.get(m.statement_index))
-            .copied()
-            .unwrap_or_default();
-        position(w, "StartPosition", start);
-        position(w, "EndPosition", end);
-        w.close("member");
+) -> EvaluationResult<'a> {
+    let matched_statements = eval
+        .matched_statements
+        .iter()
+        .map(|m| {
+            let (start, end) = spans
+                .get(m.policy_index)
+                .and_then(|s| s.get(m.statement_index))
+                .copied()
+                .unwrap_or_default();
+            Statement {
+                source_policy_id: policies.get(m.policy_index).map(|p| p.source_id.as_str()),
+                source_policy_type: m.source.into(),
+                start_position: start.into(),
+                end_position: end.into(),
+            }
+        })
+        .collect();
+    EvaluationResult {
+        eval_action_name: action,
+        eval_resource_name: resource,
+        eval_decision: eval.decision.into(),
+        matched_statements,
+        missing_context_values: Vec::new(),
     }
-    w.close("MatchedStatements");
-    w.open("MissingContextValues");
-    w.close("MissingContextValues");
-    w.close("member");
-}
-
-fn decision(d: Decision) -> &'static str {
-    match d {
-        Decision::Allowed => "allowed",
-        Decision::ExplicitDeny => "explicitDeny",
-        Decision::ImplicitDeny => "implicitDeny",
-    }
-}
-
-/// What IAM puts in `SourcePolicyType` (the botocore enum lists `user`, `role`, … but the
-/// service answers with these labels).
-fn source_type(s: PolicySource) -> &'static str {
-    match s {
-        PolicySource::Identity | PolicySource::Session => "IAM Policy",
-        PolicySource::Resource => "Resource Policy",
-    }
-}
-
-fn position(w: &mut XmlWriter, element: &str, p: Position) {
-    w.open(element);
-    w.leaf("Line", &p.line.to_string());
-    w.leaf("Column", &p.column.to_string());
-    w.close(element);
 }

@@ -12,6 +12,8 @@ use crate::domain::caller::{Caller, CallerKind};
 use crate::domain::iam::{Iam, IamIndex};
 use crate::state::{Follower, StoreHandle};
 
+mod golden;
+
 const ACCOUNT: &str = "111122223333";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
 

@@ -11,7 +11,10 @@ use super::errors::{
 };
 use super::handlers::Ctx;
 use super::input;
-use super::wire;
+use super::wire::{
+    AccessKey, AccessKeyMetadata, CreateAccessKeyResult, ListAccessKeysResult, ListUsersResult,
+    User, UserResult,
+};
 use crate::api::ApiState;
 use crate::domain::caller::CallerKind;
 use crate::domain::iam::index::Table;
@@ -42,7 +45,9 @@ pub(super) async fn create(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     let record = new_user(name, path, arn, tags)?;
     store::create(&cx.state.store, records::user_key(name), &record, exists()).await?;
     tracing::info!(user = name, "iam user created");
-    cx.reply(|w| wire::user(w, "User", &record, true))
+    cx.reply(&UserResult {
+        user: User::new(&record),
+    })
 }
 
 pub(super) fn get(cx: &Ctx<'_>) -> Result<Response, QueryError> {
@@ -52,7 +57,9 @@ pub(super) fn get(cx: &Ctx<'_>) -> Result<Response, QueryError> {
         .iam
         .user_entry(&name)
         .ok_or_else(|| user_not_found(&name))?;
-    cx.reply(|w| wire::user(w, "User", &u.record, true))
+    cx.reply(&UserResult {
+        user: User::new(&u.record),
+    })
 }
 
 pub(super) async fn delete(cx: &Ctx<'_>) -> Result<Response, QueryError> {
@@ -91,13 +98,10 @@ pub(super) fn list(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     let (marker, max) = input::paging(cx.q)?;
     cx.authorize(&format!("arn:aws:iam::{}:user/", cx.account()))?;
     let (users, next) = cx.iam.users_page(prefix, marker.as_deref(), max);
-    cx.reply(|w| {
-        w.open("Users");
-        for u in &users {
-            wire::user(w, "member", u, false);
-        }
-        w.close("Users");
-        wire::truncation(w, next.as_deref());
+    cx.reply(&ListUsersResult {
+        users: users.iter().map(User::listed).collect(),
+        is_truncated: next.is_some(),
+        marker: next,
     })
 }
 
@@ -132,14 +136,8 @@ pub(super) async fn create_key(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     )
     .await?;
     tracing::info!(user = %name, access_key_id = %id, "iam access key created");
-    cx.reply(|w| {
-        w.open("AccessKey");
-        w.leaf("UserName", &key.user_name);
-        w.leaf("AccessKeyId", &key.access_key_id);
-        w.leaf("Status", &key.status);
-        w.leaf("SecretAccessKey", key.secret_access_key.expose());
-        w.leaf("CreateDate", &key.create_date);
-        w.close("AccessKey");
+    cx.reply(&CreateAccessKeyResult {
+        access_key: AccessKey::new(&key),
     })
 }
 
@@ -174,24 +172,17 @@ pub(super) fn list_keys(cx: &Ctx<'_>) -> Result<Response, QueryError> {
         .iam
         .user_entry(&name)
         .ok_or_else(|| user_not_found(&name))?;
-    let (page, next) = wire::page(
+    let (page, next) = input::page(
         &u.record.access_keys,
         |k: &String| k.as_str(),
         marker.as_deref(),
         max,
     );
-    cx.reply(|w| {
-        w.open("AccessKeyMetadata");
-        for k in page.iter().filter_map(|id| cx.iam.key_entry(id)) {
-            w.open("member");
-            w.leaf("UserName", &k.user_name);
-            w.leaf("AccessKeyId", &k.access_key_id);
-            w.leaf("Status", &k.status);
-            w.leaf("CreateDate", &k.create_date);
-            w.close("member");
-        }
-        w.close("AccessKeyMetadata");
-        wire::truncation(w, next.as_deref());
+    let keys: Vec<_> = page.iter().filter_map(|id| cx.iam.key_entry(id)).collect();
+    cx.reply(&ListAccessKeysResult {
+        access_key_metadata: keys.iter().map(|k| AccessKeyMetadata::new(k)).collect(),
+        is_truncated: next.is_some(),
+        marker: next,
     })
 }
 

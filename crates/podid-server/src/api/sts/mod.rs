@@ -10,6 +10,7 @@ use crate::domain::assume::{self, AssumeError, AssumeRequest, Assumer, Lifetime,
 use crate::domain::audit::Event;
 use crate::domain::caller::RequestInfo;
 use crate::protocol::query::{QueryError, QueryRequest, xml_response};
+use serde::Serialize;
 use wire::{
     AssumeRoleResult, AssumedRoleUser, AuditedAssumeRoleRequest, Credentials,
     GetCallerIdentityResult, NoParameters, XMLNS,
@@ -33,7 +34,7 @@ pub(crate) async fn dispatch(
     request: &QueryRequest,
 ) -> Result<Response, QueryError> {
     match request.action.as_str() {
-        "GetCallerIdentity" => Ok(get_caller_identity(state, info)),
+        "GetCallerIdentity" => get_caller_identity(state, info),
         "AssumeRole" => assume_role(state, info, request).await,
         other => Err(QueryError::InvalidAction {
             action: other.to_owned(),
@@ -42,7 +43,7 @@ pub(crate) async fn dispatch(
     }
 }
 
-fn get_caller_identity(state: &ApiState, info: &RequestInfo) -> Response {
+fn get_caller_identity(state: &ApiState, info: &RequestInfo) -> Result<Response, QueryError> {
     let caller = &info.caller;
     state.audit.record(
         Event::for_request(
@@ -54,14 +55,15 @@ fn get_caller_identity(state: &ApiState, info: &RequestInfo) -> Response {
         .read_only()
         .params(audit_value(&NoParameters {})),
     );
-    let result = GetCallerIdentityResult {
-        user_id: &caller.user_id(),
-        account: &caller.account_id,
-        arn: &caller.arn,
-    };
-    xml_response("GetCallerIdentity", XMLNS, &info.request_id, |w| {
-        result.write(w);
-    })
+    reply(
+        "GetCallerIdentity",
+        info,
+        &GetCallerIdentityResult {
+            user_id: &caller.user_id(),
+            account: &caller.account_id,
+            arn: &caller.arn,
+        },
+    )
 }
 
 async fn assume_role(
@@ -83,16 +85,20 @@ async fn assume_role(
         duration_seconds: request.get("DurationSeconds"),
     }))
     .resource("AWS::IAM::Role", role_arn);
-    match assume_role_checked(state, info, request, role_arn, session_name).await {
-        Ok(session) => {
+    // The response is written before the audit record, so the trail never reports a success
+    // whose answer could not be sent.
+    let answered = assume_role_checked(state, info, request, role_arn, session_name)
+        .await
+        .and_then(|session| {
             let expiration = assume::iso8601(session.credentials.expiration);
             let result = result(&session, &expiration, request.get("Policy").is_some());
-            state
-                .audit
-                .record(event.response(audit_value(&result.audit_copy())));
-            Ok(xml_response("AssumeRole", XMLNS, &info.request_id, |w| {
-                result.write(w);
-            }))
+            let response = reply("AssumeRole", info, &result)?;
+            Ok((response, audit_value(&result.audit_copy())))
+        });
+    match answered {
+        Ok((response, elements)) => {
+            state.audit.record(event.response(elements));
+            Ok(response)
         }
         Err(e) => {
             let wire = e.clone().into_aws();
@@ -100,6 +106,18 @@ async fn assume_role(
             Err(e)
         }
     }
+}
+
+/// The `<{Action}Response>` envelope around `result`, one of [`wire`]'s shapes.
+fn reply(
+    action: &str,
+    info: &RequestInfo,
+    result: &impl Serialize,
+) -> Result<Response, QueryError> {
+    xml_response(action, XMLNS, &info.request_id, result).map_err(|error| {
+        tracing::error!(%error, action, "response shape does not serialize");
+        QueryError::InternalFailure
+    })
 }
 
 fn result<'a>(session: &'a Session, expiration: &'a str, has_policy: bool) -> AssumeRoleResult<'a> {

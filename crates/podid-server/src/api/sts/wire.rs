@@ -1,29 +1,24 @@
-//! STS's output shapes (botocore `sts/2011-06-15`) as typed structs, each writing its own XML
-//! members in the model's order, and the audit trail's copies derived from the same structs.
+//! STS's output shapes (botocore `sts/2011-06-15`) as typed `Serialize` structs, members in the
+//! model's order under its names (written as query-protocol XML by [`podid_aws::xml`]), and the
+//! audit trail's copies derived from the same structs.
 
-use podid_aws::xml::XmlWriter;
 use serde::Serialize;
 
 /// STS's XML namespace.
 pub(super) const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
 /// `GetCallerIdentityResponse`.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct GetCallerIdentityResult<'a> {
     pub(super) user_id: &'a str,
     pub(super) account: &'a str,
     pub(super) arn: &'a str,
 }
 
-impl GetCallerIdentityResult<'_> {
-    pub(super) fn write(&self, w: &mut XmlWriter) {
-        w.leaf("UserId", self.user_id);
-        w.leaf("Account", self.account);
-        w.leaf("Arn", self.arn);
-    }
-}
-
 /// `Credentials`: the only place an STS secret and session token are written.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct Credentials<'a> {
     pub(super) access_key_id: &'a str,
     pub(super) secret_access_key: &'a str,
@@ -43,40 +38,24 @@ impl std::fmt::Debug for Credentials<'_> {
 
 /// `AssumedRoleUser`.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct AssumedRoleUser<'a> {
-    #[serde(skip)]
     pub(super) assumed_role_id: &'a str,
     pub(super) arn: &'a str,
 }
 
 /// `AssumeRoleResponse`.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub(super) struct AssumeRoleResult<'a> {
     pub(super) credentials: Credentials<'a>,
     pub(super) assumed_role_user: AssumedRoleUser<'a>,
+    /// Percent of the allowed packed size; present when a session policy or tags were passed.
     pub(super) packed_policy_size: Option<usize>,
     pub(super) source_identity: Option<&'a str>,
 }
 
 impl AssumeRoleResult<'_> {
-    pub(super) fn write(&self, w: &mut XmlWriter) {
-        let c = &self.credentials;
-        w.open("Credentials");
-        w.leaf("AccessKeyId", c.access_key_id);
-        w.leaf("SecretAccessKey", c.secret_access_key);
-        w.leaf("SessionToken", c.session_token);
-        w.leaf("Expiration", c.expiration);
-        w.close("Credentials");
-        w.open("AssumedRoleUser");
-        w.leaf("AssumedRoleId", self.assumed_role_user.assumed_role_id);
-        w.leaf("Arn", self.assumed_role_user.arn);
-        w.close("AssumedRoleUser");
-        if let Some(size) = self.packed_policy_size {
-            w.leaf("PackedPolicySize", &size.to_string());
-        }
-        w.leaf_opt("SourceIdentity", self.source_identity);
-    }
-
     /// CloudTrail's `responseElements`: the credentials' id and expiry, and the session's ARN.
     pub(super) fn audit_copy(&self) -> AuditedAssumeRole<'_> {
         AuditedAssumeRole {
@@ -84,7 +63,9 @@ impl AssumeRoleResult<'_> {
                 access_key_id: self.credentials.access_key_id,
                 expiration: self.credentials.expiration,
             },
-            assumed_role_user: self.assumed_role_user,
+            assumed_role_user: AuditedAssumedRoleUser {
+                arn: self.assumed_role_user.arn,
+            },
         }
     }
 }
@@ -93,7 +74,7 @@ impl AssumeRoleResult<'_> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct AuditedAssumeRole<'a> {
     credentials: AuditedCredentials<'a>,
-    assumed_role_user: AssumedRoleUser<'a>,
+    assumed_role_user: AuditedAssumedRoleUser<'a>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,6 +82,12 @@ pub(super) struct AuditedAssumeRole<'a> {
 struct AuditedCredentials<'a> {
     access_key_id: &'a str,
     expiration: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditedAssumedRoleUser<'a> {
+    arn: &'a str,
 }
 
 /// CloudTrail's `requestParameters` of an `AssumeRole`.
@@ -136,25 +123,25 @@ mod tests {
             packed_policy_size: Some(3),
             source_identity: None,
         };
-        let mut w = XmlWriter::new();
-        result.write(&mut w);
-        let xml = w.finish();
-        let order = [
-            "<AccessKeyId>",
-            "<SecretAccessKey>",
-            "<SessionToken>",
-            "<Expiration>",
-            "<AssumedRoleId>",
-            "<Arn>",
-            "<PackedPolicySize>3<",
-        ];
-        let positions: Vec<usize> = order.iter().map(|t| xml.find(t).unwrap()).collect();
-        assert!(positions.windows(2).all(|p| p[0] < p[1]), "{xml}");
-        assert!(!xml.contains("SourceIdentity"));
+        let mut w = podid_aws::xml::XmlWriter::new();
+        podid_aws::xml::write_members(&mut w, &result).unwrap();
+        assert_eq!(
+            w.finish(),
+            "<Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>SECRET</SecretAccessKey>\
+             <SessionToken>TOKEN</SessionToken><Expiration>2026-01-01T00:00:00Z</Expiration>\
+             </Credentials><AssumedRoleUser><AssumedRoleId>AROA1:s</AssumedRoleId>\
+             <Arn>arn:aws:sts::1:assumed-role/r/s</Arn></AssumedRoleUser>\
+             <PackedPolicySize>3</PackedPolicySize>"
+        );
         let audit = serde_json::to_string(&result.audit_copy()).unwrap();
         assert_eq!(
             audit,
             r#"{"credentials":{"accessKeyId":"ASIA1","expiration":"2026-01-01T00:00:00Z"},"assumedRoleUser":{"arn":"arn:aws:sts::1:assumed-role/r/s"}}"#
+        );
+        let debug = format!("{result:?}");
+        assert!(
+            !debug.contains("SECRET") && !debug.contains("TOKEN"),
+            "{debug}"
         );
     }
 }
