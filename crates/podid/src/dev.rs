@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use podid_agent_cli::os::{create_private_dir, shutdown_signal};
 use podid_aws::sigv4::SigningCredentials;
 use podid_token::DevSigner;
 use serde_json::{Value, json};
@@ -20,7 +21,7 @@ use crate::client::{ApiError, Client};
 use crate::cluster_cmd;
 use crate::dev_agent::{self, NODE_CREDENTIALS_FILE};
 use crate::devenv::{DEV_CLUSTER, DEV_ENV_FILE, DEV_ISSUER, DevEnv, SIGNING_KEY_FILE};
-use crate::server::{self, ServerConfig, create_private_dir};
+use crate::server::{self, ServerConfig};
 
 pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let dir = std::path::absolute(&args.data_dir)
@@ -44,7 +45,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     {
         let stop_tx = Arc::clone(&stop_tx);
         tokio::spawn(async move {
-            server::shutdown_signal().await;
+            shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
     }

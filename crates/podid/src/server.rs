@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use podid_agent_cli::os::{create_private_dir, shutdown_signal};
 use podid_server::{AdminKey, BoundServer, ServerOptions, ServiceConfig};
 
 use crate::cli::ServerArgs;
@@ -132,37 +133,6 @@ pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
         .await
         .context("starting the server")?;
     Ok(Started { server, admin_key })
-}
-
-/// Resolves when the process gets SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = term => tracing::info!("SIGTERM received, shutting down"),
-    }
-}
-
-/// Creates `dir` (and parents) readable by the owner only.
-pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
 }
 
 fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
