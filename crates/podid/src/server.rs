@@ -2,6 +2,7 @@
 //!
 //! `podid dev` starts the server through the same [`start`] path with dev defaults.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -146,7 +147,14 @@ fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
     create_private_dir(&config.data_dir)?;
     let (key, created) =
         AdminKey::load_or_create(&path).context("loading the administrator key")?;
-    if created {
+    if created && !std::io::stderr().is_terminal() {
+        // stderr is a log stream here (a file, a pipe, a collector): log lines only, no secret.
+        tracing::info!(
+            access_key_id = %key.access_key_id,
+            file = %path.display(),
+            "created administrator key (IAM user podid-admin); its secret is in the file only"
+        );
+    } else if created {
         // Printed once, on purpose, to the operator's terminal (never to the log).
         eprintln!(
             "podid: created administrator key {} (IAM user podid-admin) in {}\n\
