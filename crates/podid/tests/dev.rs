@@ -1,5 +1,5 @@
 //! `podid dev`, `podid token` and `podid exec`, run as real processes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -54,7 +54,7 @@ fn peek_refuses_what_no_verifier_would_accept_in_the_header() {
         );
     }
     for alg in ["none", "HS256"] {
-        let header = b64(&format!(r#"{{"alg":"{alg}"}}"#));
+        let header = b64(format!(r#"{{"alg":"{alg}"}}"#));
         assert!(matches!(
             peek_unverified(&format!("{header}.{rest}")),
             Err(TokenError::UnsupportedAlgorithm)
