@@ -2,19 +2,26 @@
 # Node agent benchmarks; results and their reading are in docs/BENCHMARKS.md ("Node agent").
 #
 #   bench/agent/run.sh            # everything, ~6 minutes plus waiting for load < 1.5
-#   bench/agent/run.sh wrk|rss|cold|burst
+#   bench/agent/run.sh idle|wrk|rss|cold|burst
 #
 # Starts `podid dev` (control plane + its own agent, used only for the node key), creates a role
-# and an association for default/bench-sa, then runs a *standalone* `podid agent` on 127.0.0.1
-# with the per-listener rate limit raised out of the way (--rate-limit/--rate-limit-burst
-# 100000000) so that the agent's own speed is measured, not the limiter. Everything listens on
-# loopback only and is stopped at the end. Needs wrk and nginx (apt-get install -y wrk nginx) and
-# the aws CLI (AWS env: python3 -m venv /tmp/bv && /tmp/bv/bin/pip install awscli==1.46.3).
+# and an association for default/bench-sa, then runs a *standalone* agent on 127.0.0.1 — the
+# `podid-agent` binary built with the `release-agent` profile and a static glibc (docs/agent.md),
+# or whatever PODID_AGENT_CMD says
+# (e.g. PODID_AGENT_CMD="target/release/podid agent" for the all-in-one binary) — with the
+# per-listener rate limit raised out of the way (--rate-limit/--rate-limit-burst 100000000) so
+# that the agent's own speed is measured, not the limiter. Everything listens on loopback only
+# and is stopped at the end. Needs wrk and nginx (apt-get install -y wrk nginx) and the aws CLI
+# (AWS env: python3 -m venv /tmp/bv && /tmp/bv/bin/pip install awscli==1.46.3). `idle` needs
+# neither the control plane nor those tools.
 set -euo pipefail
 
 STEP=${1:-all}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${PODID_BIN:-$ROOT/target/release/podid}
+AGENT_BIN=${PODID_AGENT_BIN:-$ROOT/target/x86_64-unknown-linux-gnu/release-agent/podid-agent}
+# shellcheck disable=SC2206 # a command and its leading arguments, split on spaces
+AGENT_CMD=(${PODID_AGENT_CMD:-$AGENT_BIN})
 LOADGEN=$ROOT/bench/agent/target/release/podid-agent-loadgen
 AWS=${AWS:-$(command -v aws || echo /tmp/bv/bin/aws)}
 SERVER_PORT=${SERVER_PORT:-18480}
@@ -55,13 +62,53 @@ wait_load() {
   echo "uptime before: $(uptime)"
 }
 
-log "build (release)"
+log "build (release; the agent with the release-agent profile)"
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   (cd "$ROOT" && cargo build --release --bin podid)
-  (cd "$ROOT/bench/agent" && CARGO_TARGET_DIR="$ROOT/bench/agent/target" cargo build --release)
+  # The agent as a DaemonSet image would ship it: size profile, glibc linked statically.
+  (cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' \
+    cargo build --profile release-agent -p podid-agent-cli --target x86_64-unknown-linux-gnu)
+  [[ $STEP == idle ]] ||
+    (cd "$ROOT/bench/agent" && CARGO_TARGET_DIR="$ROOT/bench/agent/target" cargo build --release)
 fi
 nproc
-"$BIN" --version
+"${AGENT_CMD[@]}" --version
+
+# status PID: the memory lines of /proc/PID/status on one line.
+status() { grep -E '^(VmRSS|RssAnon|RssFile|RssShmem|VmHWM|Threads)' "/proc/$1/status" | tr -s ' \t' ' ' | paste -sd' '; }
+# mapped PID: resident KiB per mapped file (the binary, each shared library) and anonymous.
+mapped() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6) } /^Rss:/ { rss[name] += $2 }
+       END { for (k in rss) if (rss[k] > 0) printf "%8d KiB  %s\n", rss[k], k }' "/proc/$1/smaps" | sort -rn
+}
+
+# step_idle: a fresh agent with its real flags and no traffic (no control plane needed: nothing
+# is fetched until a pod asks), three times; then the binary's size.
+step_idle() {
+  log "0. idle: ${AGENT_CMD[*]}"
+  local port=$((AGENT_PORT + 10)) pid
+  for run in 1 2 3; do
+    AWS_ACCESS_KEY_ID=AKIAIDLE AWS_SECRET_ACCESS_KEY=idle PODID_LOG_FORMAT=json PODID_VERBOSITY=warn \
+      "${AGENT_CMD[@]}" --cluster-name dev --endpoint "http://127.0.0.1:$SERVER_PORT" \
+      -b 127.0.0.1 -p "$port" --probe-port $((port + 1)) \
+      --metrics-address 127.0.0.1 --metrics-port $((port + 2)) \
+      --max-cache-size 2000 --state-dir "$WORK/idle-state" --region us-east-1 2>>"$WORK/idle.log" &
+    pid=$!
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null && break; sleep 0.1; done
+    sleep 3
+    echo "run $run: $(status "$pid")"
+    [[ $run == 1 ]] && mapped "$pid"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+  done
+  local file=${AGENT_CMD[0]}
+  echo "binary: $(stat -c %s "$file") bytes ($file)"
+  size -A "$file" | awk '$1 == ".text" || $1 == ".rodata" || $1 == ".eh_frame" || $1 == ".gcc_except_table" { printf "  %-18s %9d\n", $1, $2 }'
+}
+if [[ $STEP == idle ]]; then
+  step_idle
+  exit 0
+fi
 
 log "podid dev on 127.0.0.1:$SERVER_PORT"
 DATA=$WORK/dev
@@ -84,7 +131,7 @@ start_agent() {
   [[ -n $AGENT_PID ]] && { kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true; }
   AWS_SHARED_CREDENTIALS_FILE=$DATA/node-credentials AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY= \
     PODID_LOG_FORMAT=json PODID_VERBOSITY=warn \
-    "$BIN" agent --cluster-name dev --endpoint "http://127.0.0.1:$SERVER_PORT" \
+    "${AGENT_CMD[@]}" --cluster-name dev --endpoint "http://127.0.0.1:$SERVER_PORT" \
     -b 127.0.0.1 -p "$AGENT_PORT" --probe-port "$PROBE_PORT" \
     --metrics-address 127.0.0.1 --metrics-port "$METRICS_PORT" \
     --max-cache-size "$1" --rate-limit $RATE --rate-limit-burst $RATE \
@@ -187,7 +234,7 @@ step_rss() {
   for pods in 2000 10000; do
     start_agent $((pods + 16))
     echo "-- agent pid $AGENT_PID, --max-cache-size $((pods + 16)); /proc/$AGENT_PID/status:"
-    grep -E '^(VmRSS|RssAnon|RssFile|RssShmem|VmHWM|Threads)' "/proc/$AGENT_PID/status"
+    status "$AGENT_PID"
     wait_load
     loadgen fill --pods "$pods" --pid "$AGENT_PID"
     echo "uptime after: $(uptime)"
@@ -212,7 +259,7 @@ step_burst() {
 }
 
 case $STEP in
-  all) step_wrk; step_rss; step_cold; step_burst ;;
+  all) step_idle; step_wrk; step_rss; step_cold; step_burst ;;
   wrk | rss | cold | burst) "step_$STEP" ;;
-  *) echo "usage: $0 [all|wrk|rss|cold|burst]" >&2; exit 64 ;;
+  *) echo "usage: $0 [all|idle|wrk|rss|cold|burst]" >&2; exit 64 ;;
 esac

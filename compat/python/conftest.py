@@ -25,6 +25,9 @@ from botocore.config import Config
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PODID_BIN = os.environ.get("PODID_BIN", os.path.join(ROOT, "target", "debug", "podid"))
+# The standalone node agent (`podid-agent`), when built; else `podid agent`, the same agent.
+PODID_AGENT_BIN = os.environ.get("PODID_AGENT_BIN", os.path.join(ROOT, "target", "debug", "podid-agent"))
+AGENT_COMMAND = [PODID_AGENT_BIN] if os.path.exists(PODID_AGENT_BIN) else [PODID_BIN, "agent"]
 REGION = "us-east-1"
 ACCOUNT = "000000000000"
 

@@ -2,10 +2,13 @@
 
 Topology (all of it made here, in namespaces of our own; nothing leaves them):
 
-    node ns: pod-id-link0 (169.254.170.23/32, fd00:ec2::23/128, by `podid agent initialize`)
+    node ns: pod-id-link0 (169.254.170.23/32, fd00:ec2::23/128, by `podid-agent initialize`)
              veth-n 192.0.2.1/24 2001:db8::1/64    <- `podid server` on 192.0.2.1:8080,
-                                                       `podid agent` on both link-local :80
+                                                       `podid-agent` on both link-local :80
     pod ns:  veth-p 192.0.2.2/24 2001:db8::2/64, routes to the two link-local addresses via the node
+
+The agent is the standalone `podid-agent` binary when it has been built (PODID_AGENT_BIN, else
+target/debug/podid-agent), otherwise `podid agent`, which is the same agent.
 
 The pod runs the real aws CLI with only the container-credential variables EKS Pod Identity
 injects, so the SDK's own container provider fetches credentials from the agent over the
@@ -32,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import jwt_tools as jt  # noqa: E402
-from conftest import ACCOUNT, PODID_BIN, REGION, clean_env  # noqa: E402
+from conftest import ACCOUNT, AGENT_COMMAND, PODID_BIN, REGION, clean_env  # noqa: E402
 
 SERVER_PORT = 8080
 PROBE_PORT = 2703
@@ -200,7 +203,7 @@ class Stack:
                     "AWS_REGION": REGION})
         binds = [arg for host in bind_hosts for arg in ("-b", host)]
         self.agent = self.topo.spawn("agent", [
-            PODID_BIN, "agent", "--cluster-name", self.cluster, "--endpoint", self.endpoint, *binds,
+            *AGENT_COMMAND, "--cluster-name", self.cluster, "--endpoint", self.endpoint, *binds,
             "-p", "80", "--probe-port", str(PROBE_PORT), "--metrics-port", str(METRICS_PORT),
             "--state-dir", os.path.join(self.topo.workdir, "agent-state"), "--log-format", "json"], env)
         return self.probe()
@@ -246,7 +249,7 @@ def signing_key():
 
 
 def initialize(topo):
-    p = in_ns(topo.node, PODID_BIN, "agent", "initialize", "--output", "json", env=clean_env())
+    p = in_ns(topo.node, *AGENT_COMMAND, "initialize", "--output", "json", env=clean_env())
     report = json.loads(p.stdout)
     kind = json.loads(run("ip", "-n", topo.node, "-j", "-d", "link", "show", "dev", "pod-id-link0").stdout)
     report["kernel_link_kind"] = kind[0]["linkinfo"]["info_kind"]

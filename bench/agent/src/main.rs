@@ -164,11 +164,18 @@ impl Bench<'_> {
         println!("fill rss idle:   {rss_idle}");
         println!("fill rss warm:   {rss_before} (after {WARM_UP_PODS} pods)");
         println!("fill rss after:  {rss_after}");
+        // Each entry keeps the pod's token for its refreshes: the other irreducible part.
+        let token_bytes: usize = tokens.iter().map(String::len).sum();
         println!(
             "fill growth warm->after: {grown} bytes = {:.0} bytes/pod = {:.2}x the cached response bytes (overhead {:.0} bytes/pod)",
             grown as f64 / pods as f64,
             grown as f64 / bytes as f64,
             (grown as f64 - bytes as f64) / pods as f64
+        );
+        println!(
+            "fill per pod: response {avg:.0} + token {:.0} + agent overhead {:.0} bytes",
+            token_bytes as f64 / pods as f64,
+            (grown as f64 - bytes as f64 - token_bytes as f64) / pods as f64
         );
         let from_idle = rss_after.vm_rss.saturating_sub(rss_idle.vm_rss) * 1024;
         println!(

@@ -8,6 +8,7 @@
 //! Refresh-ahead lives in [`refresh`]; the fast path for a byte-identical repeated token, which
 //! skips claim parsing, in [`repeat`].
 
+mod intern;
 mod refresh;
 mod repeat;
 
@@ -34,6 +35,7 @@ use crate::keys::{ClusterKeyStore, LocalCheck};
 use crate::metrics::Metrics;
 use crate::upstream::{EksAuth, FetchError};
 use crate::wire::Fetched;
+use intern::Names;
 use repeat::RepeatIndex;
 
 /// Credentials with this little left are never handed out nor cached (reference
@@ -79,6 +81,8 @@ pub(crate) struct CredentialCache {
     entries: Option<Cache<Arc<str>, Arc<Entry>>>,
     /// Present exactly when `entries` is.
     repeat: Option<Arc<RepeatIndex>>,
+    /// Names shared by entries; purged by the refresh scan.
+    names: Names,
     flights: Mutex<HashMap<Arc<str>, Flight>>,
     next_flight: AtomicU64,
     upstream: Arc<EksAuth>,
@@ -124,6 +128,7 @@ impl CredentialCache {
         Self {
             entries,
             repeat,
+            names: Names::default(),
             flights: Mutex::new(HashMap::new()),
             next_flight: AtomicU64::new(0),
             upstream,
@@ -358,11 +363,11 @@ impl CredentialCache {
         let now = Instant::now();
         Ok(Arc::new(Entry {
             body: fetched.body,
-            namespace: fetched.namespace.map_or(identity.0, Arc::from),
-            service_account: fetched.service_account.map_or(identity.1, Arc::from),
+            namespace: self.name(fetched.namespace.as_deref().unwrap_or(&identity.0)),
+            service_account: self.name(fetched.service_account.as_deref().unwrap_or(&identity.1)),
             expires_at: now + lifetime,
             refresh_period: period,
-            association_id: Arc::from(fetched.association_id),
+            association_id: self.name(&fetched.association_id),
             state: Mutex::new(EntryState {
                 token: Arc::clone(token),
                 last_used,
@@ -371,6 +376,16 @@ impl CredentialCache {
                 refreshing: false,
             }),
         }))
+    }
+
+    /// `name` shared with the other cached entries; only interned while caching is on, as
+    /// only the refresh scan that then runs purges the set.
+    fn name(&self, name: &str) -> Arc<str> {
+        if self.entries.is_some() {
+            self.names.intern(name)
+        } else {
+            Arc::from(name)
+        }
     }
 }
 

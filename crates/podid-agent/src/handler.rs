@@ -33,7 +33,9 @@ pub(crate) struct CredentialService {
 
 impl CredentialService {
     /// Hosts accepted: the link-local pair plus the bound IPs (a loopback agent accepts
-    /// `127.0.0.1`, and `localhost` too).
+    /// `127.0.0.1`, and `localhost` too). The 403 text names the link-local pair and, after
+    /// them, the `--bind-hosts` addresses that are not one of the pair; `localhost` is accepted
+    /// but not advertised.
     pub(crate) fn hosts_for(bound: &[IpAddr]) -> (Vec<String>, String) {
         let mut hosts = vec![IPV4_LINK_LOCAL.to_string(), IPV6_LINK_LOCAL.to_string()];
         for ip in bound {
@@ -42,10 +44,10 @@ impl CredentialService {
                 hosts.push(ip);
             }
         }
+        let display = format!("[{}]", hosts.join(" "));
         if bound.iter().any(IpAddr::is_loopback) {
             hosts.push("localhost".to_owned());
         }
-        let display = format!("[{}]", hosts.join(" "));
         (hosts, display)
     }
 }
@@ -190,12 +192,26 @@ mod tests {
 
     #[test]
     fn host_list_renders_like_a_go_slice() {
-        let (_, display) = CredentialService::hosts_for(&[
-            IpAddr::V4(IPV4_LINK_LOCAL),
-            IpAddr::V6(IPV6_LINK_LOCAL),
-        ]);
+        let link_local = [IpAddr::V4(IPV4_LINK_LOCAL), IpAddr::V6(IPV6_LINK_LOCAL)];
+        let (hosts, display) = CredentialService::hosts_for(&link_local);
         assert_eq!(display, "[169.254.170.23 fd00:ec2::23]");
-        let (hosts, _) = CredentialService::hosts_for(&["127.0.0.1".parse().unwrap()]);
-        assert!(hosts.contains(&"127.0.0.1".to_owned()) && hosts.contains(&"localhost".to_owned()));
+        assert_eq!(hosts, ["169.254.170.23", "fd00:ec2::23"]);
+        // The default bind hosts in any order or subset add nothing to the text.
+        let (_, display) = CredentialService::hosts_for(&[IpAddr::V6(IPV6_LINK_LOCAL)]);
+        assert_eq!(display, "[169.254.170.23 fd00:ec2::23]");
+    }
+
+    #[test]
+    fn other_bind_hosts_are_named_after_the_link_local_pair() {
+        let bound = ["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+        let (hosts, display) = CredentialService::hosts_for(&bound);
+        assert_eq!(display, "[169.254.170.23 fd00:ec2::23 127.0.0.1 ::1]");
+        assert!(
+            hosts.iter().any(|h| h == "localhost"),
+            "accepted: {hosts:?}"
+        );
+        let (hosts, display) = CredentialService::hosts_for(&["10.0.0.7".parse().unwrap()]);
+        assert_eq!(display, "[169.254.170.23 fd00:ec2::23 10.0.0.7]");
+        assert!(!hosts.iter().any(|h| h == "localhost"));
     }
 }

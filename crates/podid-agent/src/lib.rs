@@ -7,8 +7,9 @@
 //! pods that stopped asking), the signed, retried, failing-over EKS Auth client, the probe and
 //! metrics listeners, and the link-local address setup ([`initialize`]).
 //!
-//! Does not own: flags, env or the log subscriber (the `podid` binary builds [`AgentConfig`] and
-//! installs tracing), token cryptography (`podid-token`), SigV4 (`podid-aws`), or issuing
+//! Does not own: flags, env or the log subscriber (`podid-agent-cli`, behind both the
+//! `podid-agent` binary and `podid agent`, builds [`AgentConfig`] and installs tracing), token
+//! cryptography (`podid-token`), SigV4 (`podid-aws`), or issuing
 //! credentials (the podid server answers EKS Auth).
 #![forbid(unsafe_code)]
 

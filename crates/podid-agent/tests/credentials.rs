@@ -29,9 +29,60 @@ async fn wrong_host_is_403_with_the_reference_text() {
     assert_eq!(
         response.text().await.unwrap(),
         "Access Denied. Called agent through invalid address, please use either \
-         [169.254.170.23 fd00:ec2::23 127.0.0.1 localhost] address not evil.example\n"
+         [169.254.170.23 fd00:ec2::23 127.0.0.1] address not evil.example\n"
     );
     assert_eq!(fake.calls(), 0);
+
+    // `localhost` is accepted on a loopback agent, though the text does not advertise it.
+    let port = agent.started_addrs[0].port();
+    for host in [format!("localhost:{port}"), "169.254.170.23".to_owned()] {
+        let response = agent
+            .http
+            .get(format!("{}/v1/credentials", agent.base))
+            .header("host", &host)
+            .header("authorization", fake.token("ns", "sa", "p1"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn bearer_prefixes_and_malformed_headers_are_refused_locally() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let token = fake.token("ns", "sa", "p1");
+    let bearer = format!("Bearer {token}");
+    let bad_header = format!(
+        "{}.{}",
+        "bm90IGpzb24", // base64url("not json")
+        token.split_once('.').unwrap().1
+    );
+    let refusals = [
+        (bearer, "header is not base64url or too long"),
+        (bad_header, "header is not a JSON object"),
+    ];
+    async fn all_refused(agent: &common::TestAgent, refusals: &[(String, &str)]) {
+        for (token, why) in refusals {
+            let expected =
+                format!("Service account token cannot be parsed: token is malformed: {why}\n");
+            assert_eq!(agent.get(token).await, (400, TEXT.to_owned(), expected));
+        }
+    }
+    all_refused(&agent, &refusals).await;
+    assert_eq!(fake.calls(), 0, "refused before any upstream call");
+
+    // The same token without the prefix is served, and caching it lends the prefixed form nothing.
+    assert_eq!(agent.get(&token).await.0, 200);
+    assert_eq!(fake.calls(), 1);
+    all_refused(&agent, &refusals).await;
+    assert_eq!(fake.calls(), 1);
+    let metrics = agent.metrics_text().await;
+    assert!(
+        metrics.contains("pod_identity_http_response_total{code=\"400\"} 4"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -71,9 +71,12 @@ pub(crate) struct Segments<'t> {
 
 /// Decode a token's claims WITHOUT verifying its signature or any claim. For cache keying and
 /// cheap pre-checks only (see [`UnverifiedClaims::check_times`]); never for authorisation. The
-/// same size and structure caps as verification apply.
+/// same size and structure caps as verification apply, and the protected header gets the same
+/// checks (base64url JSON, an accepted `alg`, no `crit`): a token no verifier would accept for
+/// its header — `Bearer <jwt>`, a mangled header — is refused here, before anyone sends it on.
 pub fn peek_unverified(token: &str) -> Result<UnverifiedClaims, TokenError> {
     let segments = split(token)?;
+    with_header(segments.header, |_| Ok(()))?;
     let payload = decode_payload(segments.payload)?;
     let claims = WireClaims::parse(&payload)?;
     UnverifiedClaims::from_wire(&claims)

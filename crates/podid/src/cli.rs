@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
-use crate::agent_args::AgentCommand;
-use crate::duration::parse_duration;
+use podid_agent_cli::logging::{GlobalArgs, LogFormat, Verbosity};
+use podid_agent_cli::{AgentCommand, parse_duration};
 
 /// podid: self-hosted EKS Pod Identity.
 #[derive(Debug, Parser)]
@@ -21,32 +21,6 @@ pub(crate) struct Cli {
     pub(crate) global: GlobalArgs,
     #[command(subcommand)]
     pub(crate) command: Command,
-}
-
-/// Logging flags, accepted before or after the subcommand.
-#[derive(Debug, Args)]
-pub(crate) struct GlobalArgs {
-    /// Log format (default: human on a terminal, else json).
-    #[arg(long, global = true, env = "PODID_LOG_FORMAT", value_enum)]
-    pub(crate) log_format: Option<LogFormat>,
-    /// Log level (else RUST_LOG, else info for servers and warn for client commands).
-    #[arg(short = 'v', long, global = true, env = "PODID_VERBOSITY", value_enum)]
-    pub(crate) verbosity: Option<Verbosity>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum LogFormat {
-    Json,
-    Human,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Verbosity {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
 }
 
 #[derive(Debug, Subcommand)]

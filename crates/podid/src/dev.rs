@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use podid_agent_cli::os::{create_private_dir, shutdown_signal};
 use podid_aws::sigv4::SigningCredentials;
 use podid_token::DevSigner;
 use serde_json::{Value, json};
@@ -19,8 +20,8 @@ use crate::cli::DevArgs;
 use crate::client::{ApiError, Client};
 use crate::cluster_cmd;
 use crate::dev_agent::{self, NODE_CREDENTIALS_FILE};
-use crate::devenv::{DEV_CLUSTER, DEV_ENV_FILE, DEV_ISSUER, DevEnv, SIGNING_KEY_FILE};
-use crate::server::{self, ServerConfig, create_private_dir};
+use crate::devenv::{DEV_CLUSTER, DEV_ENV_FILE, DEV_ISSUER, DevEnv, SIGNING_KEY_FILE, shell_quote};
+use crate::server::{self, ServerConfig};
 
 pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     let dir = std::path::absolute(&args.data_dir)
@@ -44,7 +45,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     {
         let stop_tx = Arc::clone(&stop_tx);
         tokio::spawn(async move {
-            server::shutdown_signal().await;
+            shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
     }
@@ -90,7 +91,8 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     let env_path = dir.join(DEV_ENV_FILE);
     env.write(&env_path)?;
-    println!("{}", summary(&dir, &endpoint, Some(&agent_info)));
+    let podid = Invocation::detect();
+    println!("{}", summary(&dir, &endpoint, Some(&agent_info), &podid));
     serving.await.context("the server task failed")?;
     agent_serving
         .await
@@ -197,7 +199,49 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>) -> String {
+/// How the printed next steps spell this program so that they can be pasted as printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Invocation {
+    /// `podid`, or this executable's shell-quoted absolute path.
+    command: String,
+    /// Whether `podid` on `PATH` is this executable.
+    on_path: bool,
+}
+
+impl Invocation {
+    fn detect() -> Self {
+        let exe = std::env::current_exe().ok();
+        Self::for_exe(exe.as_deref(), std::env::var_os("PATH").as_deref())
+    }
+
+    /// `podid` when the first `podid` on `path_var` is `exe` itself (through links too); else
+    /// `exe`'s path (`cargo run` runs `target/release/podid`, which no `PATH` holds), or plain
+    /// `podid` (with the install hint) when the executable cannot be found at all.
+    fn for_exe(exe: Option<&Path>, path_var: Option<&std::ffi::OsStr>) -> Self {
+        let Some(exe) = exe.and_then(|e| std::fs::canonicalize(e).ok()) else {
+            return Self {
+                command: "podid".to_owned(),
+                on_path: false,
+            };
+        };
+        let first_on_path = path_var
+            .into_iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join("podid"))
+            .find(|candidate| candidate.is_file());
+        let on_path = first_on_path
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .is_some_and(|p| p == exe);
+        let command = if on_path {
+            "podid".to_owned()
+        } else {
+            shell_quote(&exe.display().to_string())
+        };
+        Self { command, on_path }
+    }
+}
+
+fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>, podid: &Invocation) -> String {
     let file = |name: &str| -> PathBuf { dir.join(name) };
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
     let agent = match agent {
@@ -226,15 +270,22 @@ fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>) -> String {
          \x20 aws eks list-pod-identity-associations --cluster-name {DEV_CLUSTER}\n\
          \x20 aws iam create-role --role-name my-app-role --assume-role-policy-document '{trust}'\n\
          \x20 aws eks create-pod-identity-association --cluster-name {DEV_CLUSTER} --namespace default --service-account my-app --role-arn arn:aws:iam::000000000000:role/my-app-role\n\
-         \x20 podid token --namespace default --service-account my-app\n\
-         \x20 podid exec --namespace default --service-account my-app -- aws sts get-caller-identity\n\n\
+         \x20 {podid} token --namespace default --service-account my-app\n\
+         \x20 {podid} exec --namespace default --service-account my-app -- aws sts get-caller-identity\n\
+         {install}\n\
          Ctrl-C stops the server and the agent; everything stays in {} for next time.",
         file("podid.db").display(),
         file("admin-credentials").display(),
         file(SIGNING_KEY_FILE).display(),
         file(DEV_ENV_FILE).display(),
-        file(DEV_ENV_FILE).display(),
+        shell_quote(&file(DEV_ENV_FILE).display().to_string()),
         dir.display(),
+        podid = podid.command,
+        install = if podid.on_path {
+            ""
+        } else {
+            "\n(`podid` is not on your PATH; from the source checkout, `cargo install --path crates/podid` puts it there.)\n"
+        },
     )
 }
 
@@ -250,6 +301,49 @@ mod tests {
         assert_eq!(reachable(v6).to_string(), "[::1]:7400");
         let fixed: SocketAddr = "10.0.0.1:1".parse().unwrap();
         assert_eq!(reachable(fixed), fixed);
+    }
+
+    #[test]
+    fn next_steps_name_podid_only_when_path_finds_this_executable() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("target dir").join("podid");
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::write(&exe, b"").unwrap();
+        let (bin, other) = (dir.path().join("bin"), dir.path().join("other"));
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        symlink(&exe, bin.join("podid")).unwrap();
+        std::fs::write(other.join("podid"), b"").unwrap();
+        let path = |dirs: &[&Path]| std::env::join_paths(dirs).unwrap();
+
+        let found = Invocation::for_exe(Some(&exe), Some(&path(&[&other, &bin])[..]));
+        let quoted = format!("'{}'", exe.canonicalize().unwrap().display());
+        assert_eq!(
+            (found.command.as_str(), found.on_path),
+            (quoted.as_str(), false)
+        );
+        let found = Invocation::for_exe(Some(&exe), Some(&path(&[&bin, &other])[..]));
+        assert_eq!((found.command.as_str(), found.on_path), ("podid", true));
+        let found = Invocation::for_exe(Some(&exe), None);
+        assert!(!found.on_path);
+
+        let text = summary(Path::new("/d"), "http://127.0.0.1:1", None, &found);
+        assert!(
+            text.contains(&format!("  {quoted} exec --namespace default")),
+            "{text}"
+        );
+        assert!(text.contains("cargo install --path crates/podid"), "{text}");
+        let on_path = Invocation {
+            command: "podid".to_owned(),
+            on_path: true,
+        };
+        let text = summary(Path::new("/d"), "http://127.0.0.1:1", None, &on_path);
+        assert!(
+            text.contains("\n  podid token --namespace default"),
+            "{text}"
+        );
+        assert!(!text.contains("cargo install"), "{text}");
     }
 
     #[test]

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use podid_agent::{AgentConfig, NodeCredentialSource, StartedAgent};
+use podid_agent_cli as agent;
 use reqwest::Url;
 
 use crate::cli::DevArgs;
 use crate::client::Client;
 use crate::devenv::{DEV_CLUSTER, write_private_atomic};
-use crate::{agent, iam};
+use crate::iam;
 
 /// The IAM user whose key signs the dev agent's EKS Auth calls.
 pub(crate) const NODE_USER: &str = "podid-dev-node";

@@ -53,7 +53,7 @@ impl DevEnv {
     pub(crate) fn render(&self) -> String {
         let mut out = String::from("# Written by `podid dev`. Use: source dev.env\n");
         for (k, v) in &self.vars {
-            out.push_str(&format!("export {k}={}\n", quote(v)));
+            out.push_str(&format!("export {k}={}\n", shell_quote(v)));
         }
         out
     }
@@ -122,7 +122,7 @@ pub(crate) fn write_private_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<
 }
 
 /// Shell-quotes a value unless it is made only of characters the shell leaves alone.
-fn quote(v: &str) -> String {
+pub(crate) fn shell_quote(v: &str) -> String {
     let plain = !v.is_empty()
         && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+,".contains(&b));

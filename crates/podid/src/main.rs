@@ -1,8 +1,11 @@
 //! The `podid` binary: command-line wiring only.
 //!
-//! Owns: parsing and validating every flag and `PODID_*` environment variable (once, here), logging
-//! setup, process exit codes, and the small HTTP client the admin commands use. Does not own: any
-//! AWS API, storage or token logic; those live in the library crates this binary starts or calls.
+//! Owns: parsing and validating the flags and `PODID_*` environment variables of the server, dev,
+//! token, exec and admin commands (once, here), and the small HTTP client the admin commands use.
+//! The agent's flags, the logging setup and the exit-code conventions come from
+//! `podid-agent-cli`, which the lean `podid-agent` binary shares, so `podid agent` and
+//! `podid-agent` cannot drift apart. Does not own: any AWS API, storage or token logic; those live
+//! in the library crates this binary starts or calls.
 //!
 //! Exit codes: 0 success, 1 runtime or API failure, 64 (`EX_USAGE`) bad flags or configuration,
 //! and for `podid exec` the child's own code (128 + signal when a signal killed it).
@@ -11,8 +14,6 @@
 // notation, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
 
-mod agent;
-mod agent_args;
 mod association_cmd;
 mod cli;
 mod client;
@@ -20,10 +21,8 @@ mod cluster_cmd;
 mod dev;
 mod dev_agent;
 mod devenv;
-mod duration;
 mod exec;
 mod iam;
-mod logging;
 mod output;
 mod server;
 mod token;
@@ -31,35 +30,15 @@ mod token;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use podid_agent_cli::exit::{EXIT_USAGE, clap_failure, finish};
+use podid_agent_cli::logging;
 
 use crate::cli::{Cli, Command};
 
-/// `EX_USAGE` from sysexits.h: the command was used incorrectly.
-const EXIT_USAGE: u8 = 64;
-
-/// A configuration or flag error: printed as one line, exit code 64.
-#[derive(Debug)]
-pub(crate) struct UsageError(pub(crate) String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Returns early with a [`UsageError`].
-macro_rules! usage {
-    ($($arg:tt)*) => {
-        return Err(anyhow::Error::new($crate::UsageError(format!($($arg)*))))
-    };
-}
-pub(crate) use usage;
-
-/// A command that finished with a specific exit code (a child process's, for `podid exec`).
-#[derive(Debug)]
-pub(crate) struct Exit(pub(crate) u8);
+pub(crate) use podid_agent_cli::exit::Exit;
+#[cfg(test)]
+pub(crate) use podid_agent_cli::exit::UsageError;
+pub(crate) use podid_agent_cli::usage;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -74,27 +53,21 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `podid agent` runs on the agent's own runtime, exactly as `podid-agent` does.
+    let runtime = match &cli.command {
+        Command::Agent(_) => podid_agent_cli::agent_runtime(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
-        Ok(Exit(code)) => ExitCode::from(code),
-        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(runtime.block_on(run(cli.command)))
 }
 
 async fn run(command: Command) -> anyhow::Result<Exit> {
@@ -113,44 +86,6 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
         }
         Command::Token(args) => token::run(args).map(|()| Exit(0)),
         Command::Exec(args) => exec::run(args).await,
-        Command::Agent(command) => agent::run(*command).await,
-    }
-}
-
-/// Help and version go to stdout with exit 0; every other parse error is one line and exit 64.
-fn clap_failure(e: &clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        _ => {
-            let rendered = e.render().to_string();
-            let mut lines = rendered.lines();
-            let first = lines.next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            // "required arguments were not provided:" lists the arguments on indented lines.
-            let listed: Vec<&str> = if first.ends_with(':') {
-                lines
-                    .take_while(|l| l.starts_with("  "))
-                    .map(str::trim)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            if listed.is_empty() {
-                eprintln!("error: {first} (see --help)");
-            } else {
-                eprintln!("error: {first} {} (see --help)", listed.join(", "));
-            }
-            ExitCode::from(EXIT_USAGE)
-        }
+        Command::Agent(command) => podid_agent_cli::run(*command).await,
     }
 }

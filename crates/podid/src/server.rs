@@ -2,10 +2,12 @@
 //!
 //! `podid dev` starts the server through the same [`start`] path with dev defaults.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use podid_agent_cli::os::{create_private_dir, shutdown_signal};
 use podid_server::{AdminKey, BoundServer, ServerOptions, ServiceConfig};
 
 use crate::cli::ServerArgs;
@@ -134,37 +136,6 @@ pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
     Ok(Started { server, admin_key })
 }
 
-/// Resolves when the process gets SIGINT or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = term => tracing::info!("SIGTERM received, shutting down"),
-    }
-}
-
-/// Creates `dir` (and parents) readable by the owner only.
-pub(crate) fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))
-}
-
 fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
     if let Some(path) = &config.admin_key_file {
         return match AdminKey::load(path) {
@@ -176,7 +147,14 @@ fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
     create_private_dir(&config.data_dir)?;
     let (key, created) =
         AdminKey::load_or_create(&path).context("loading the administrator key")?;
-    if created {
+    if created && !std::io::stderr().is_terminal() {
+        // stderr is a log stream here (a file, a pipe, a collector): log lines only, no secret.
+        tracing::info!(
+            access_key_id = %key.access_key_id,
+            file = %path.display(),
+            "created administrator key (IAM user podid-admin); its secret is in the file only"
+        );
+    } else if created {
         // Printed once, on purpose, to the operator's terminal (never to the log).
         eprintln!(
             "podid: created administrator key {} (IAM user podid-admin) in {}\n\

@@ -1,9 +1,13 @@
 //! `podid dev`, `podid token` and `podid exec`, run as real processes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
+use std::io::Read as _;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::{client, free_addr, ok_json, podid, start};
@@ -358,5 +362,199 @@ fn exec_reports_a_signal_death_as_128_plus_the_signal() {
         Some(143),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The secret of the admin key `podid dev` created in `data`.
+fn admin_secret(data: &Path) -> String {
+    let text = std::fs::read_to_string(data.join("admin-credentials")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("aws_secret_access_key = "))
+        .unwrap()
+        .to_owned()
+}
+
+/// The summary's next-step line that contains `needle`, trimmed.
+fn step<'a>(summary: &'a str, needle: &str) -> &'a str {
+    summary
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in {summary}"))
+}
+
+/// Runs `script` with bash (the steps say `source`, as a developer's shell takes it) in `dir`,
+/// with nothing of the test's environment but `PATH`.
+fn sh(dir: &Path, script: &str) -> std::process::Output {
+    Command::new("bash")
+        .args(["-c", script])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dev_logs_json_off_a_terminal_and_its_next_steps_run_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let a = addr.to_string();
+    // No --log-format: stderr is a file here, so the logs must be JSON lines.
+    let dev = start(
+        dir.path(),
+        addr,
+        &["dev", "--data-dir", "devdata", "--listen", &a],
+    );
+    common::eventually("the summary", || dev.stdout_text().contains("Ctrl-C"));
+    let stderr = dev.stderr_text();
+    assert!(stderr.contains("podid agent listening"), "{stderr}");
+    for line in stderr.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            event["level"].is_string() && event["message"].is_string(),
+            "{line}"
+        );
+    }
+    // The first start creates the admin key: off a terminal only its id is logged, never its secret.
+    let secret = admin_secret(&dir.path().join("devdata"));
+    assert!(!stderr.contains(&secret), "the admin secret was logged");
+    assert!(stderr.contains("created administrator key"), "{stderr}");
+
+    // The binary under test is not on PATH, so the steps name it by its path and say how to
+    // install it; pasted into a shell elsewhere, after `source`, they work as printed.
+    let summary = dev.stdout_text();
+    let exe = std::fs::canonicalize(common::PODID).unwrap();
+    let token_step = step(&summary, " token --namespace default");
+    let exec_step = step(&summary, " exec --namespace default");
+    assert!(
+        token_step.starts_with(&exe.display().to_string()),
+        "{token_step}"
+    );
+    assert!(
+        summary.contains("cargo install --path crates/podid"),
+        "{summary}"
+    );
+    let source = step(&summary, "source ");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = sh(elsewhere.path(), &format!("{source} && {token_step}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().split('.').count(), 3);
+    let (exec_prefix, child) = exec_step.split_once(" -- ").unwrap();
+    assert_eq!(child, "aws sts get-caller-identity");
+    let check = r#"test -s "$AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE""#;
+    let out = sh(
+        elsewhere.path(),
+        &format!("{source} && {exec_prefix} -- sh -c '{check}'"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With `podid` on PATH (a link to the same binary), the steps just say `podid`.
+    drop(dev);
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(&exe, bin.join("podid")).unwrap();
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let stdout = dir.path().join("second.stdout");
+    let mut second = podid(dir.path())
+        .args(["dev", "--data-dir", "devdata", "--listen", &a])
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&stdout).unwrap_or_default();
+    common::eventually("the second summary", || text().contains("Ctrl-C"));
+    let _ = second.kill();
+    let _ = second.wait();
+    let summary = text();
+    assert_eq!(
+        step(&summary, " token --namespace"),
+        "podid token --namespace default --service-account my-app"
+    );
+    assert!(!summary.contains("cargo install"), "{summary}");
+}
+
+/// A pseudo-terminal: the master to read from, and the path of its slave.
+fn pty() -> (std::fs::File, std::path::PathBuf) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let path = std::path::PathBuf::from(name.into_string().unwrap());
+    (std::fs::File::from(master), path)
+}
+
+#[test]
+fn dev_logs_for_people_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let (mut master, slave) = pty();
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(slave)
+        .unwrap();
+    let mut child = podid(dir.path())
+        .args([
+            "dev",
+            "--data-dir",
+            "devdata",
+            "--listen",
+            &addr.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once the child, the slave's last holder, has gone.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.lock().unwrap().contains("podid agent listening") {
+        assert!(child.try_wait().unwrap().is_none(), "podid dev exited");
+        assert!(
+            Instant::now() < deadline,
+            "no log: {}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let text = seen.lock().unwrap().clone();
+    assert!(text.contains("INFO"), "{text}");
+    // The first start shows the new admin key once, on the terminal only.
+    let secret = admin_secret(&dir.path().join("devdata"));
+    assert_eq!(text.matches(&secret).count(), 1, "{text}");
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with('{')),
+        "JSON on a terminal: {text}"
     );
 }

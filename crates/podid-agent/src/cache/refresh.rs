@@ -53,6 +53,7 @@ impl CredentialCache {
                 };
                 tokio::spawn(Arc::clone(&self).refresh_one(key, entry, token));
             }
+            self.names.purge();
             self.metrics
                 .cache_size
                 .set(i64::try_from(entries.entry_count()).unwrap_or(i64::MAX));

@@ -30,6 +30,39 @@ fn peek_applies_the_same_caps() {
 }
 
 #[test]
+fn peek_refuses_what_no_verifier_would_accept_in_the_header() {
+    let good = unsigned(&claims());
+    assert!(peek_unverified(&good).is_ok());
+    // The SDKs send the token file verbatim; a `Bearer ` prefix lands in the header segment.
+    assert!(matches!(
+        peek_unverified(&format!("Bearer {good}")),
+        Err(TokenError::Malformed("header is not base64url or too long"))
+    ));
+    let (_, rest) = good.split_once('.').unwrap();
+    for (header, why) in [
+        (b64("not json"), "header is not a JSON object"),
+        (b64("[1]"), "header is not a JSON object"),
+        (b64(r#"{"kid":"k"}"#), "header has no alg"),
+        (
+            b64(r#"{"alg":"RS256","crit":["b64"]}"#),
+            "header has critical extensions",
+        ),
+    ] {
+        assert!(
+            matches!(peek_unverified(&format!("{header}.{rest}")), Err(TokenError::Malformed(w)) if w == why),
+            "{why}"
+        );
+    }
+    for alg in ["none", "HS256"] {
+        let header = b64(format!(r#"{{"alg":"{alg}"}}"#));
+        assert!(matches!(
+            peek_unverified(&format!("{header}.{rest}")),
+            Err(TokenError::UnsupportedAlgorithm)
+        ));
+    }
+}
+
+#[test]
 fn peek_requires_identity_and_exp() {
     let mut c = claims();
     c["kubernetes.io"]

@@ -6,7 +6,7 @@ use std::time::Duration;
 const MAX_DURATION_TEXT: usize = 32;
 
 /// Parses a duration of one or more `<number><unit>` parts, units `s`, `m`, `h`, `d`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!(
             "invalid duration {text:?}: use a number and a unit (s, m, h, d), like 90s, 15m, 6h, 90d"

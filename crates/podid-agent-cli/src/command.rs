@@ -1,23 +1,20 @@
-//! `podid agent`: turns the agent flags into a validated [`AgentConfig`] (before any port is
-//! bound), serves until SIGTERM/SIGINT, and runs `podid agent initialize`.
+//! The agent command: turns the agent flags into a validated [`AgentConfig`] (before any port is
+//! bound), serves until SIGTERM/SIGINT, and runs `initialize`.
 //!
 //! The agent itself lives in `podid-agent`; this module only wires flags, environment, the state
-//! directory and exit codes.
+//! directory, the runtime and exit codes.
 
 use std::num::NonZeroU32;
 use std::path::Path;
 
 use anyhow::Context as _;
-use podid_agent::{
-    AgentConfig, FamilyReport, InitReport, LinkKind, NodeCredentialSource, RateLimit, StartedAgent,
-};
+use podid_agent::{AgentConfig, NodeCredentialSource, RateLimit, StartedAgent};
 use reqwest::Url;
-use serde_json::json;
 
-use crate::agent_args::{
-    AgentCommand, AgentInitArgs, AgentServerArgs, AgentSubcommand, InitOutput,
-};
-use crate::server::shutdown_signal;
+use crate::args::{AgentCommand, AgentServerArgs, AgentSubcommand};
+use crate::exit::{Exit, error_chain};
+use crate::initialize;
+use crate::os::{create_private_dir, shutdown_signal};
 use crate::usage;
 
 /// The reference turns `--max-service-qps` values <= 0 into this.
@@ -26,11 +23,27 @@ const DEFAULT_SERVICE_QPS: NonZeroU32 = match NonZeroU32::new(3) {
     None => NonZeroU32::MIN,
 };
 
-pub(crate) async fn run(command: AgentCommand) -> anyhow::Result<crate::Exit> {
+/// Worker threads of the agent's runtime. Tokio's default is one per CPU: 64 on a 64-core node,
+/// each with its own stack and malloc arena, for a process that answers a few requests a second
+/// per pod. Two keep the measured throughput of this 2-core machine (cache hits at ~0.97 × nginx,
+/// docs/BENCHMARKS.md) and bound the agent's threads on every node; a current-thread runtime
+/// saved only ~170 KiB more and would cap it at one core.
+const AGENT_WORKER_THREADS: usize = 2;
+
+/// The runtime the agent runs on, in both binaries.
+pub fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(AGENT_WORKER_THREADS)
+        .enable_all()
+        .build()
+}
+
+/// Runs `podid-agent …` / `podid agent …`: serves, or sets up the link-local addresses.
+pub async fn run(command: AgentCommand) -> anyhow::Result<Exit> {
     match command.command {
-        Some(AgentSubcommand::Initialize(args)) => initialize(&args).await,
-        Some(AgentSubcommand::Server(args)) => serve(*args).await.map(|()| crate::Exit(0)),
-        None => serve(command.server).await.map(|()| crate::Exit(0)),
+        Some(AgentSubcommand::Initialize(args)) => initialize::run(&args).await,
+        Some(AgentSubcommand::Server(args)) => serve(*args).await.map(|()| Exit(0)),
+        None => serve(command.server).await.map(|()| Exit(0)),
     }
 }
 
@@ -54,7 +67,7 @@ async fn serve(args: AgentServerArgs) -> anyhow::Result<()> {
 
 /// Validates `config`, binds every listener and logs the bound addresses (one event each, so a
 /// `-p 0` agent can be found by whoever started it).
-pub(crate) async fn start(config: AgentConfig) -> anyhow::Result<StartedAgent> {
+pub async fn start(config: AgentConfig) -> anyhow::Result<StartedAgent> {
     if let Err(e) = config.validate() {
         usage!("{e}");
     }
@@ -77,7 +90,7 @@ pub(crate) async fn start(config: AgentConfig) -> anyhow::Result<StartedAgent> {
 }
 
 /// Builds the configuration from flags; `env` supplies the region fallbacks.
-pub(crate) fn config_from_args(
+pub fn config_from_args(
     args: AgentServerArgs,
     node_credentials: NodeCredentialSource,
     env: impl Fn(&str) -> Option<String>,
@@ -135,9 +148,9 @@ pub(crate) fn config_from_args(
 }
 
 /// Creates `dir` (0700); `None`, with a warning, when it cannot be created or written.
-pub(crate) fn usable_state_dir(dir: &Path) -> Option<std::path::PathBuf> {
+pub fn usable_state_dir(dir: &Path) -> Option<std::path::PathBuf> {
     let probe = dir.join(format!(".podid-write-test-{}", std::process::id()));
-    let result = crate::server::create_private_dir(dir)
+    let result = create_private_dir(dir)
         .and_then(|()| std::fs::write(&probe, b"").context("writing a test file"));
     let _ = std::fs::remove_file(&probe);
     match result {
@@ -149,97 +162,6 @@ pub(crate) fn usable_state_dir(dir: &Path) -> Option<std::path::PathBuf> {
     }
 }
 
-/// `podid agent initialize`: exit 0 when IPv4 is configured, whatever happened to IPv6.
-async fn initialize(args: &AgentInitArgs) -> anyhow::Result<crate::Exit> {
-    let report = tokio::task::spawn_blocking(|| podid_agent::initialize(None))
-        .await
-        .context("running initialize")?
-        .map_err(|e| anyhow::anyhow!("{}", error_chain(&e)))
-        .context("setting up the agent's link-local addresses")?;
-    match args.output {
-        InitOutput::Text => println!("{}", init_summary(&report)),
-        InitOutput::Json => println!("{}", init_json(&report)),
-    }
-    Ok(crate::Exit(0))
-}
-
-fn init_summary(report: &InitReport) -> String {
-    let link = podid_agent::LINK_NAME;
-    let kind = kind_name(&report.link_kind);
-    let created = if report.link_created {
-        format!(" ({kind} link created)")
-    } else {
-        format!(" ({kind} link)")
-    };
-    let line = |family: &str, addr: String, r: &FamilyReport| match r {
-        FamilyReport::Configured {
-            address_added,
-            route_added,
-        } => format!(
-            "{family} {addr} on {link}: configured{}{}",
-            if *address_added {
-                ", address added"
-            } else {
-                ""
-            },
-            if *route_added { ", route added" } else { "" },
-        ),
-        FamilyReport::Failed(why) => format!("{family} {addr} on {link}: not configured: {why}"),
-    };
-    format!(
-        "{}{created}\n{}",
-        line(
-            "ipv4",
-            format!("{}/32", podid_agent::IPV4_LINK_LOCAL),
-            &report.ipv4
-        ),
-        line(
-            "ipv6",
-            format!("{}/128", podid_agent::IPV6_LINK_LOCAL),
-            &report.ipv6
-        ),
-    )
-}
-
-fn init_json(report: &InitReport) -> serde_json::Value {
-    let family = |addr: String, r: &FamilyReport| match r {
-        FamilyReport::Configured {
-            address_added,
-            route_added,
-        } => json!({ "address": addr, "configured": true,
-                     "addressAdded": address_added, "routeAdded": route_added }),
-        FamilyReport::Failed(why) => json!({ "address": addr, "configured": false, "error": why }),
-    };
-    json!({
-        "link": podid_agent::LINK_NAME,
-        "linkCreated": report.link_created,
-        "linkKind": kind_name(&report.link_kind),
-        "ipv4": family(format!("{}/32", podid_agent::IPV4_LINK_LOCAL), &report.ipv4),
-        "ipv6": family(format!("{}/128", podid_agent::IPV6_LINK_LOCAL), &report.ipv6),
-    })
-}
-
-fn kind_name(kind: &LinkKind) -> &str {
-    match kind {
-        LinkKind::Dummy => "dummy",
-        LinkKind::Bridge => "bridge",
-        LinkKind::Other(name) if name.is_empty() => "existing",
-        LinkKind::Other(name) => name,
-    }
-}
-
-/// The error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
@@ -248,13 +170,12 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::args::AgentCli;
 
     fn parse(args: &[&str]) -> AgentServerArgs {
-        let cli = Cli::try_parse_from([&["podid", "agent"], args].concat()).unwrap();
-        let Command::Agent(command) = cli.command else {
-            panic!("not agent")
-        };
+        let command = AgentCli::try_parse_from([&["podid-agent"], args].concat())
+            .unwrap()
+            .command;
         match command.command {
             None => command.server,
             Some(AgentSubcommand::Server(args)) => *args,
@@ -272,7 +193,7 @@ mod tests {
 
     fn is_usage(r: anyhow::Result<AgentConfig>) -> bool {
         r.err()
-            .is_some_and(|e| e.downcast_ref::<crate::UsageError>().is_some())
+            .is_some_and(|e| e.downcast_ref::<crate::exit::UsageError>().is_some())
     }
 
     #[test]
@@ -337,28 +258,5 @@ mod tests {
         assert_eq!(c.max_service_qps.get(), 3, "values <= 0 become 3");
         assert!(c.max_credential_retention_before_renewal.is_zero());
         assert_eq!(c.region, "us-west-2");
-    }
-
-    #[test]
-    fn init_summaries_name_each_family() {
-        let report = InitReport {
-            link_created: true,
-            link_kind: LinkKind::Bridge,
-            ipv4: FamilyReport::Configured {
-                address_added: true,
-                route_added: false,
-            },
-            ipv6: FamilyReport::Failed("ipv6 disabled".into()),
-        };
-        let text = init_summary(&report);
-        assert!(text.starts_with("ipv4 169.254.170.23/32 on pod-id-link0: configured, address added (bridge link created)\n"), "{text}");
-        assert!(
-            text.ends_with("ipv6 fd00:ec2::23/128 on pod-id-link0: not configured: ipv6 disabled"),
-            "{text}"
-        );
-        let json = init_json(&report);
-        assert_eq!(json["ipv4"]["configured"], true);
-        assert_eq!(json["ipv6"]["error"], "ipv6 disabled");
-        assert_eq!(json["linkKind"], "bridge");
     }
 }
