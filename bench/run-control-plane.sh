@@ -11,6 +11,7 @@
 #   NO_CLIENT_TOKEN=1        create associations without clientRequestToken (SDKs always send one)
 #   MOTO_COUNT=5000          moto AssumeRole calls
 #   CONCURRENCY=32           requests in flight
+#   PODID_BIN=path           the podid binary to benchmark (default: the release build)
 #   PIN=1                    pin each server to CPU 0 and the load generator to CPU 1 (default 1)
 #   PERF=1                   record `perf` samples of the server during the issuance run
 #   CALLGRIND=1              run the issuance server under callgrind: instruction counts of the
@@ -35,7 +36,7 @@ VENV="${VENV:-$ROOT/bench/.venv}"
 STEPS=("$@")
 [ ${#STEPS[@]} -eq 0 ] && STEPS=(index associations issuance moto)
 WORK="$(mktemp -d /tmp/podid-bench.XXXXXX)"
-PODID="$CARGO_TARGET_DIR/release/podid"
+PODID="${PODID_BIN:-$CARGO_TARGET_DIR/release/podid}"
 LOADGEN="$CARGO_TARGET_DIR/release/podid-loadgen"
 SERVER_PID=""
 server_prefix=()

@@ -34,6 +34,15 @@ use clap::Parser as _;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of glibc malloc: the control plane's issuance path allocates and frees many
+/// small objects across tokio workers and the store's writer thread, where glibc's arenas
+/// (`malloc_consolidate`, `unlink_chunk`) cost ~15 % of the server's CPU. docs/BENCHMARKS.md
+/// ("Credential issuance") has the numbers. It gives each thread its own heap, which costs the
+/// all-in-one binary's `podid agent` some idle memory; the node agent's own binary (without this
+/// line) is the one meant for nodes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `EX_USAGE` from sysexits.h: the command was used incorrectly.
 const EXIT_USAGE: u8 = 64;
 
