@@ -321,8 +321,11 @@ async fn write_batches(
     }
 }
 
+/// What an append task ends with: the error and the number of events it lost, if it failed.
+type Committed = Result<Result<(), (podid_store::Error, usize)>, tokio::task::JoinError>;
+
 /// Logs a failed (or panicked) append.
-fn report(done: Option<Result<Result<(), (podid_store::Error, usize)>, tokio::task::JoinError>>) {
+fn report(done: Option<Committed>) {
     match done {
         Some(Ok(Err((error, events)))) => {
             tracing::error!(%error, events, "committing audit events failed");
