@@ -11,8 +11,12 @@
 #   NO_CLIENT_TOKEN=1        create associations without clientRequestToken (SDKs always send one)
 #   MOTO_COUNT=5000          moto AssumeRole calls
 #   CONCURRENCY=32           requests in flight
+#   PODID_BIN=path           the podid binary to benchmark (default: the release build)
 #   PIN=1                    pin each server to CPU 0 and the load generator to CPU 1 (default 1)
 #   PERF=1                   record `perf` samples of the server during the issuance run
+#   CALLGRIND=1              run the issuance server under callgrind: instruction counts of the
+#                            measured run (use ISSUE_TOKENS=2000; ~50x slower)
+#   CALLGRIND_KEEP=file      keep the callgrind profile there
 #   VENV=bench/.venv         where moto is pip-installed
 #   PODID_BENCH_SIZES=100000,1000000   sizes for the in-memory index bench
 set -euo pipefail
@@ -27,13 +31,15 @@ MOTO_COUNT="${MOTO_COUNT:-5000}"
 CONCURRENCY="${CONCURRENCY:-32}"
 PIN="${PIN:-1}"
 PERF="${PERF:-0}"
+CALLGRIND="${CALLGRIND:-0}"
 VENV="${VENV:-$ROOT/bench/.venv}"
 STEPS=("$@")
 [ ${#STEPS[@]} -eq 0 ] && STEPS=(index associations issuance moto)
 WORK="$(mktemp -d /tmp/podid-bench.XXXXXX)"
-PODID="$CARGO_TARGET_DIR/release/podid"
+PODID="${PODID_BIN:-$CARGO_TARGET_DIR/release/podid}"
 LOADGEN="$CARGO_TARGET_DIR/release/podid-loadgen"
 SERVER_PID=""
+server_prefix=()
 
 server_cpu=(); client_cpu=()
 if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
@@ -52,7 +58,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_http() { # url
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 1200); do
     if curl -fsS -o /dev/null "$1" 2>/dev/null || curl -sS -o /dev/null -w '%{http_code}' "$1" 2>/dev/null | grep -q '^[1-4]'; then
       return 0
     fi
@@ -64,11 +70,32 @@ wait_http() { # url
 start_podid() { # data dir
   local port; port="$(free_port)"
   mkdir -p "$1"
-  "${server_cpu[@]}" "$PODID" server --listen "127.0.0.1:$port" --data-dir "$1" \
+  "${server_cpu[@]}" "${server_prefix[@]}" "$PODID" server --listen "127.0.0.1:$port" --data-dir "$1" \
     --max-associations-per-cluster 1000000 >"$1/server.log" 2>&1 &
   SERVER_PID=$!
   ENDPOINT="http://127.0.0.1:$port"
   wait_http "$ENDPOINT/healthz"
+}
+
+# utime + stime of the server process, in clock ticks.
+server_cpu_ticks() { awk '{print $14 + $15, $14, $15}' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0 0 0; }
+# "name ticks" per server thread (threads of the same name summed).
+server_thread_ticks() {
+  for t in /proc/"$SERVER_PID"/task/*; do
+    printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"
+  done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}'
+}
+# The server's CPU over the measured run, per issuance and per CPU-second, and by thread.
+report_server_cpu() { # summary line, ticks before, per-thread ticks before
+  local ok hz
+  ok="$(sed -n 's/.*: \([0-9]*\) ok of.*/\1/p' <<<"$1")"
+  hz="$(getconf CLK_TCK)"
+  awk -v ok="$ok" -v hz="$hz" -v before="$2" -v after="$(server_cpu_ticks)" 'BEGIN {
+    split(before, b, " "); split(after, a, " ")
+    s = (a[1] - b[1]) / hz; u = (a[2] - b[2]) / hz; k = (a[3] - b[3]) / hz
+    if (s > 0 && ok > 0) printf "server CPU during the run: %.2f s (user %.2f + sys %.2f) for %d issuances = %.1f us each = %.0f issuances per CPU-second\n", s, u, k, ok, s * 1e6 / ok, ok / s }'
+  join <(sort <<<"$3") <(server_thread_ticks | sort) | awk -v hz="$hz" '
+    { d = $3 - $2; if (d > 0) printf "  thread %-20s %.2f s\n", $1, d / hz }'
 }
 
 rss_of_server() { awk '/VmRSS/ {print $2/1024 " MiB"}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?"; }
@@ -101,24 +128,59 @@ for step in "${STEPS[@]}"; do
     ;;
   issuance)
     echo "== credential issuance through EKS Auth: $ISSUE_TOKENS tokens, $ISSUE_SAS service accounts, $CONCURRENCY in flight"
+    if [ "$CALLGRIND" = 1 ]; then
+      # Instruction counts instead of seconds: the same for the same binary and inputs whatever
+      # else the machine runs. The counters are zeroed when the measured run starts and dumped
+      # when it ends, so they hold exactly the measured issuances (and the audit writes they
+      # caused, flushed before the dump).
+      server_prefix=(valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+        --dump-instr=no --collect-systime=no)
+    else
+      server_prefix=()
+    fi
     start_podid "$WORK/issue"
+    verify_cpu=()
+    [ ${#server_cpu[@]} -gt 0 ] && verify_cpu=(--verify-cpu 0)
     # With PERF=1, samples of the server are taken for 3 s once the measured run starts (perf
     # costs the server some CPU: take rates from a run without it).
     "${client_cpu[@]}" "$LOADGEN" --endpoint "$ENDPOINT" issuance \
       --admin-credentials "$WORK/issue/admin-credentials" --tokens "$ISSUE_TOKENS" \
-      --service-accounts "$ISSUE_SAS" --concurrency "$CONCURRENCY" |
-      while IFS= read -r line; do
-        echo "$line"
-        if [ "$PERF" = 1 ] && [[ $line == warm-up* ]] && command -v perf >/dev/null; then
-          perf record -F 999 -g -p "$SERVER_PID" -o "$WORK/perf.data" -- sleep 3 >/dev/null 2>&1 &
-        fi
-      done
-    wait || true
+      --service-accounts "$ISSUE_SAS" --concurrency "$CONCURRENCY" "${verify_cpu[@]}" |
+      {
+        while IFS= read -r line; do
+          echo "$line"
+          case "$line" in
+          "measured run starts"*)
+            cpu_before="$(server_cpu_ticks)"
+            threads_before="$(server_thread_ticks)"
+            [ "$CALLGRIND" = 1 ] && callgrind_control -z "$SERVER_PID" >/dev/null
+            if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+              perf record -F 999 -e cpu-clock -p "$SERVER_PID" -o "$WORK/perf.data" -- sleep 3 >/dev/null 2>&1 &
+            fi
+            ;;
+          issuance*)
+            # One flush interval, so the audit batches of the last issuances are committed.
+            sleep 0.3
+            [ "$CALLGRIND" = 1 ] && callgrind_control -d "$SERVER_PID" >/dev/null
+            report_server_cpu "$line" "$cpu_before" "$threads_before"
+            ;;
+          esac
+        done
+        wait # for perf, if it was started
+      }
     cleanup
     if [ -f "$WORK/perf.data" ]; then
-      echo "-- perf (server, self time, top 25)"
+      echo "-- perf (server, self time, top 40)"
       perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
-        | grep -v '^#' | grep '%' | head -25
+        | grep -v "^#" | grep "%" | head -40 || true
+    fi
+    if [ "$CALLGRIND" = 1 ]; then
+      # The dump callgrind_control asked for is the file with the highest suffix.
+      out="$(ls -1 "$WORK"/callgrind.out.* 2>/dev/null | sort -t. -k3 -n | tail -1 || true)"
+      echo "-- callgrind (server, measured run only; instructions per issuance)"
+      python3 "$ROOT/bench/tools/callgrind-top.py" "$out" --per "$ISSUE_TOKENS" --top 40 \
+        --grep '^podid|sqlite3_step|tracing_core::event::Event::dispatch|aws_sigv4::|^malloc$|^free$|hyper::proto|EVP_DigestVerify$' || true
+      if [ -n "${CALLGRIND_KEEP:-}" ]; then cp "$out" "$CALLGRIND_KEEP"; echo "kept as $CALLGRIND_KEEP"; fi
     fi
     ;;
   moto)

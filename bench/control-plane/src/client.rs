@@ -69,6 +69,20 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<Reply, BenchError> {
         let started = Instant::now();
+        let req = self.sign(method, path_and_query, service, content_type, body)?;
+        self.send_signed(req, started).await
+    }
+
+    /// One request signed now (for `service`), to be sent later with [`Client::send_signed`]
+    /// within SigV4's 15-minute window.
+    pub fn sign(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        service: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<http::Request<Bytes>, BenchError> {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("{}{path_and_query}", self.endpoint))
@@ -77,13 +91,23 @@ impl Client {
             .map_err(|e| BenchError::new(format!("building a request: {e}")))?;
         podid_aws::sigv4::sign_request(&mut req, &self.creds, REGION, service, SystemTime::now())
             .map_err(|e| BenchError::new(format!("signing: {e}")))?;
+        Ok(req)
+    }
+
+    /// Sends an already signed request; the latency is measured from `started`.
+    pub async fn send_signed(
+        &self,
+        req: http::Request<Bytes>,
+        started: Instant,
+    ) -> Result<Reply, BenchError> {
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let req = reqwest::Request::try_from(req)
             .map_err(|e| BenchError::new(format!("converting a request: {e}")))?;
         let resp = self
             .http
             .execute(req)
             .await
-            .map_err(|e| BenchError::new(format!("{method} {path_and_query}: {e}")))?;
+            .map_err(|e| BenchError::new(format!("{method} {}: {e}", uri.path())))?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()

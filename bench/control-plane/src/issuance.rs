@@ -1,7 +1,7 @@
 //! Issue 3: credential issuances per second on the full EKS Auth path, beside the raw RS256
 //! verification rate of the same key over the same tokens.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::BenchError;
 use crate::client::Client;
-use crate::drive;
+use crate::{cpu, drive};
 
 #[derive(Debug)]
 pub struct Params {
@@ -23,6 +23,11 @@ pub struct Params {
     pub tokens: usize,
     pub concurrency: usize,
     pub threads: usize,
+    /// Also measure the one-thread verify rates on this CPU (the server's), before the run.
+    pub verify_cpu: Option<usize>,
+    /// Sign every measured request before the clock starts, so the client's own SigV4 work
+    /// cannot limit the rate (the server verifies each signature all the same).
+    pub presign: bool,
 }
 
 /// The trust policy EKS documents for Pod Identity roles.
@@ -78,7 +83,14 @@ pub async fn run(admin: &Client, p: &Params) -> Result<(), BenchError> {
         p.threads
     );
 
-    verification_rates(&signer, &issuer, &tokens, p.threads)?;
+    verification_rates(&signer, &issuer, &tokens, p.threads, None)?;
+    if let Some(cpu) = p.verify_cpu {
+        // The server is idle now; its core measures the verify rate it would have alone.
+        let (signer, issuer, tokens) = (Arc::clone(&signer), issuer.clone(), Arc::clone(&tokens));
+        std::thread::spawn(move || verification_rates(&signer, &issuer, &tokens, 1, Some(cpu)))
+            .join()
+            .map_err(|_| BenchError::new("the verify thread died"))??;
+    }
 
     let path = Arc::new(format!(
         "/clusters/{}/assume-role-for-pod-identity",
@@ -104,20 +116,56 @@ pub async fn run(admin: &Client, p: &Params) -> Result<(), BenchError> {
     })
     .await;
     println!("{}", warm.summary("warm-up (last 500 tokens, not counted)"));
+    let signed = if p.presign {
+        let started = Instant::now();
+        let all = tokens
+            .iter()
+            .map(|t| {
+                let body = serde_json::to_vec(&json!({ "token": t })).map_err(BenchError::of)?;
+                let req = node.sign("POST", &path, "eks-auth", "application/json", body)?;
+                Ok(Mutex::new(Some(req)))
+            })
+            .collect::<Result<Vec<_>, BenchError>>()?;
+        println!(
+            "signed {} requests in {:.1} s (sent within SigV4's 15-minute window)",
+            all.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Some(Arc::new(all))
+    } else {
+        None
+    };
+    let client_cpu = cpu::process_cpu();
+    println!("measured run starts");
     let out = drive::run(tokens.len(), p.concurrency, move |i| {
         let (node, path, tokens) = (node.clone(), Arc::clone(&path), Arc::clone(&tokens));
+        let req = signed
+            .as_ref()
+            .and_then(|all| all.get(i)?.lock().ok()?.take());
         async move {
-            let t = tokens.get(i).map_or("", String::as_str);
-            issue(&node, &path, t).await
+            match req {
+                Some(req) => node.send_signed(req, Instant::now()).await,
+                None => {
+                    let t = tokens.get(i).map_or("", String::as_str);
+                    issue(&node, &path, t).await
+                }
+            }
         }
     })
     .await;
+    let client_cpu = cpu::process_cpu().saturating_sub(client_cpu);
     println!(
         "{}",
         out.summary(&format!(
-            "issuance (EKS Auth AssumeRoleForPodIdentity, {} in flight)",
-            p.concurrency
+            "issuance (EKS Auth AssumeRoleForPodIdentity, {} in flight{})",
+            p.concurrency,
+            if p.presign { ", presigned" } else { "" }
         ))
+    );
+    println!(
+        "load generator CPU during the run: {:.2} s ({:.0} % of the run's wall time)",
+        client_cpu.as_secs_f64(),
+        100.0 * client_cpu.as_secs_f64() / out.elapsed.as_secs_f64()
     );
     Ok(())
 }
@@ -164,13 +212,22 @@ fn mint_all(signer: &DevSigner, issuer: &str, p: &Params) -> Result<Vec<String>,
 }
 
 /// Prints the raw aws-lc-rs RS256 verify rate and `Verifier::verify_cached`'s rate over
-/// `tokens`, on one thread and on `threads`.
+/// `tokens`, on one thread and on `threads`, per wall second and per CPU-second of the verifying
+/// threads. With `pin`, the calling thread first moves to that CPU (and `threads` must be 1).
 fn verification_rates(
     signer: &DevSigner,
     issuer: &str,
     tokens: &[String],
     threads: usize,
+    pin: Option<usize>,
 ) -> Result<(), BenchError> {
+    let on = match pin {
+        Some(cpu) => {
+            cpu::pin_current_thread(cpu).map_err(BenchError::new)?;
+            format!(" on CPU {cpu}")
+        }
+        None => String::new(),
+    };
     let key = parsed_key(signer.jwks())?;
     let split: Vec<(&[u8], Vec<u8>)> = tokens
         .iter()
@@ -197,17 +254,19 @@ fn verification_rates(
             .count()
     };
     let mut counts = vec![1];
-    if threads > 1 {
+    if threads > 1 && pin.is_none() {
         counts.push(threads);
     }
     for n in counts {
-        let (rate, ok) = median_rate(ROUNDS, || parallel(&split, n, raw));
+        let r = median_rate(ROUNDS, || parallel(&split, n, raw));
         println!(
-            "raw aws-lc-rs RS256 verify (RSA-2048, ParsedPublicKey::verify_sig), {n} thread(s): {rate:.0}/s ({ok} ok, median of {ROUNDS} passes)"
+            "raw aws-lc-rs RS256 verify (RSA-2048, ParsedPublicKey::verify_sig), {n} thread(s){on}: {:.0}/s, {:.0}/CPU-s ({} ok, median of {ROUNDS} passes)",
+            r.per_wall_s, r.per_cpu_s, r.ok
         );
-        let (rate, ok) = median_rate(ROUNDS, || parallel(tokens, n, full));
+        let r = median_rate(ROUNDS, || parallel(tokens, n, full));
         println!(
-            "podid_token::Verifier::verify_cached (split, header, RS256, claims), {n} thread(s): {rate:.0}/s ({ok} ok, median of {ROUNDS} passes)"
+            "podid_token::Verifier::verify_cached (split, header, RS256, claims), {n} thread(s){on}: {:.0}/s, {:.0}/CPU-s ({} ok, median of {ROUNDS} passes)",
+            r.per_wall_s, r.per_cpu_s, r.ok
         );
     }
     Ok(())
@@ -216,31 +275,70 @@ fn verification_rates(
 /// Passes over the tokens per verification measurement; the median pass is reported.
 const ROUNDS: usize = 3;
 
-/// The median rate (per second) of `rounds` runs of `f`, and the items verified per run.
-fn median_rate(rounds: usize, mut f: impl FnMut() -> (Duration, usize)) -> (f64, usize) {
-    let mut rates = Vec::new();
-    let mut ok = 0;
-    for _ in 0..rounds {
-        let (d, n) = f();
-        ok = n;
-        rates.push(n as f64 / d.as_secs_f64());
-    }
-    rates.sort_by(f64::total_cmp);
-    (rates.get(rates.len() / 2).copied().unwrap_or(0.0), ok)
+/// A median rate: per wall second and per CPU-second of the threads doing the work.
+struct Rate {
+    per_wall_s: f64,
+    per_cpu_s: f64,
+    ok: usize,
 }
 
-fn parallel<T: Sync>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&[T]) -> usize + Sync,
-) -> (Duration, usize) {
+/// The median (by wall rate) of `rounds` runs of `f`, and the items verified per run.
+fn median_rate(rounds: usize, mut f: impl FnMut() -> Pass) -> Rate {
+    let mut rates = Vec::new();
+    for _ in 0..rounds {
+        let pass = f();
+        let n = pass.ok as f64;
+        rates.push(Rate {
+            per_wall_s: n / pass.wall.as_secs_f64(),
+            per_cpu_s: n / pass.cpu.as_secs_f64().max(1e-9),
+            ok: pass.ok,
+        });
+    }
+    rates.sort_by(|a, b| a.per_wall_s.total_cmp(&b.per_wall_s));
+    let mid = rates.len() / 2;
+    rates.into_iter().nth(mid).unwrap_or(Rate {
+        per_wall_s: 0.0,
+        per_cpu_s: 0.0,
+        ok: 0,
+    })
+}
+
+/// One pass: wall time, CPU time summed over the working threads, items verified.
+struct Pass {
+    wall: Duration,
+    cpu: Duration,
+    ok: usize,
+}
+
+fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&[T]) -> usize + Sync) -> Pass {
     let chunk = items.len().div_ceil(threads.max(1)).max(1);
     let started = Instant::now();
-    let ok = std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| f(c))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
-    });
-    (started.elapsed(), ok)
+    let (ok, cpu) = if threads <= 1 {
+        // On the calling thread, so a pinned caller measures its own CPU.
+        let cpu = cpu::thread_cpu();
+        (f(items), cpu::thread_cpu().saturating_sub(cpu))
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| {
+                    s.spawn(|| {
+                        let cpu = cpu::thread_cpu();
+                        (f(c), cpu::thread_cpu().saturating_sub(cpu))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or((0, Duration::ZERO)))
+                .fold((0, Duration::ZERO), |(n, d), (m, e)| (n + m, d + e))
+        })
+    };
+    Pass {
+        wall: started.elapsed(),
+        cpu,
+        ok,
+    }
 }
 
 fn parsed_key(jwks: &str) -> Result<ParsedPublicKey, BenchError> {

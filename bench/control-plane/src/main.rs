@@ -8,6 +8,7 @@
 
 mod associations;
 mod client;
+mod cpu;
 mod drive;
 mod issuance;
 mod sts;
@@ -56,6 +57,13 @@ enum Command {
         tokens: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Also measure the one-thread verify rates pinned to this CPU (the server's), while
+        /// the server is idle, before the measured run.
+        #[arg(long)]
+        verify_cpu: Option<usize>,
+        /// Sign each request as it is sent instead of before the measured run.
+        #[arg(long)]
+        sign_on_send: bool,
     },
     /// Issue 3's comparison: STS AssumeRole against a moto server.
     MotoSts {
@@ -136,6 +144,8 @@ async fn run(command: Command, endpoint: &str, threads: usize) -> Result<(), Ben
             service_accounts,
             tokens,
             concurrency,
+            verify_cpu,
+            sign_on_send,
         } => {
             let (id, secret) = client::read_admin_credentials(&admin_credentials)?;
             let admin = Client::new(endpoint, &id, &secret);
@@ -145,6 +155,8 @@ async fn run(command: Command, endpoint: &str, threads: usize) -> Result<(), Ben
                 tokens,
                 concurrency,
                 threads,
+                verify_cpu,
+                presign: !sign_on_send,
             };
             issuance::run(&admin, &params).await
         }

@@ -40,6 +40,15 @@ pub(crate) use podid_agent_cli::exit::Exit;
 pub(crate) use podid_agent_cli::exit::UsageError;
 pub(crate) use podid_agent_cli::usage;
 
+/// mimalloc instead of glibc malloc: the control plane's issuance path allocates and frees many
+/// small objects across tokio workers and the store's writer thread, where glibc's arenas
+/// (`malloc_consolidate`, `unlink_chunk`) cost ~15 % of the server's CPU. docs/BENCHMARKS.md
+/// ("Credential issuance") has the numbers. It gives each thread its own heap, which costs the
+/// all-in-one binary's `podid agent` some idle memory; the node agent's own binary (without this
+/// line) is the one meant for nodes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -406,7 +406,9 @@ async fn assume_for<'s>(
         tags,
     };
     let last = issued.last();
-    tracing::info!(
+    // debug, not info: the audit trail already records every issuance durably, and a log line
+    // per issuance was ~4 % of the server's CPU at full rate (docs/BENCHMARKS.md).
+    tracing::debug!(
         association_id = issued.association.association_id.as_str(),
         role_arn = %last.role.arn,
         namespace = %issued.token.namespace,
