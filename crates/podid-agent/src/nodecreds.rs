@@ -2,6 +2,7 @@
 //! environment variables) or a shared credentials file that is re-read when it changes (hybrid
 //! nodes rotate it; the reference re-reads it every minute).
 
+use podid_aws::credentials_file::parse_profile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -131,38 +132,6 @@ impl NodeCredentials {
         state.creds = Some(Arc::clone(&creds));
         Ok(creds)
     }
-}
-
-/// Read `profile` from an INI credentials file (sections are bare profile names there).
-fn parse_profile(text: &str, profile: &str) -> Option<SigningCredentials> {
-    let (mut in_profile, mut key, mut secret, mut token) = (false, None, None, None);
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_profile = section.trim() == profile;
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        if !in_profile {
-            continue;
-        }
-        let v = v.trim().to_owned();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "aws_access_key_id" => key = Some(v),
-            "aws_secret_access_key" => secret = Some(v),
-            "aws_session_token" => token = Some(v),
-            _ => {}
-        }
-    }
-    Some(SigningCredentials {
-        access_key_id: key.filter(|k| !k.is_empty())?,
-        secret_access_key: secret.filter(|s| !s.is_empty())?,
-        session_token: token.filter(|t| !t.is_empty()),
-    })
 }
 
 #[cfg(test)]
