@@ -456,8 +456,9 @@ mod tests {
             self.0.lock().unwrap().extend(batch);
             Ok(())
         }
+        /// The writer never reads; a lookup here would be a test bug, reported as a store error.
         async fn lookup(&self, _: AuditQuery) -> podid_store::Result<AuditPage> {
-            unimplemented!()
+            Err(podid_store::Error::ReaderFailed)
         }
         async fn purge_before(&self, _: i64) -> podid_store::Result<u64> {
             Ok(0)
