@@ -186,6 +186,8 @@ def token_case(world, case):
         "subject_mismatch": lambda: jt.sign_rs256(world.key, {**good, "sub": "system:serviceaccount:kube-system:admin"}),
         "missing_kubernetes_claims": lambda: jt.sign_rs256(world.key, {k: v for k, v in good.items() if k != "kubernetes.io"}),
         "missing_exp": lambda: jt.sign_rs256(world.key, {k: v for k, v in good.items() if k != "exp"}),
+        "not_bound_to_a_pod": lambda: jt.sign_rs256(world.key, {**good, "kubernetes.io": {
+            k: v for k, v in good["kubernetes.io"].items() if k != "pod"}}),
         "es256_header_on_rsa_key": lambda: jt.sign_rs256(world.key, good, alg="ES256"),
         "two_segments": lambda: "abc.def",
         "garbage_segments": lambda: "abc.def.ghi",
@@ -197,7 +199,7 @@ def token_case(world, case):
 @pytest.mark.parametrize("case", [
     "forged_signature", "alg_none", "hs256_with_public_key", "unknown_kid", "signed_by_other_key_claiming_our_kid",
     "wrong_issuer", "wrong_audience", "not_yet_valid", "issued_in_future", "subject_mismatch",
-    "missing_kubernetes_claims", "missing_exp", "es256_header_on_rsa_key", "two_segments", "garbage_segments", "oversized",
+    "missing_kubernetes_claims", "missing_exp", "not_bound_to_a_pod", "es256_header_on_rsa_key", "two_segments", "garbage_segments", "oversized",
 ])
 def test_bad_tokens_are_invalid(world, case):
     node = world.server.client("eks-auth", *world.node_key, config=botocore.config.Config(parameter_validation=False))

@@ -13,7 +13,7 @@ pub use association::{
     Association, AssociationId, AssociationSpec, MAX_POLICY_LEN, MAX_TAGS, Scope, Tags,
     validate_tags,
 };
-pub use cluster::{Cluster, ClusterName, KeySource};
+pub use cluster::{Cluster, ClusterName, KeySource, MAX_CA_BUNDLE_BYTES};
 pub use names::{validate_namespace, validate_service_account};
 
 /// A field that failed validation, with the message EKS-style errors carry.

@@ -313,10 +313,19 @@ async fn a_token_becomes_credentials_and_only_the_right_token_does() {
         ),
         (
             signer
-                .mint(&MintRequest::new(ISSUER, "ns", "nobody", now))
+                .mint(&MintRequest::new(ISSUER, "ns", "nobody", now).with_pod("web-1", None))
                 .unwrap(),
             404,
             "ResourceNotFoundException",
+        ),
+        // Associated, valid, but not bound to a pod (`kubectl create token` without
+        // `--bound-object-kind Pod`): Pod Identity refuses it.
+        (
+            signer
+                .mint(&MintRequest::new(ISSUER, "ns", "sa", now))
+                .unwrap(),
+            400,
+            "InvalidTokenException",
         ),
         (
             signer
@@ -383,4 +392,101 @@ async fn a_token_becomes_credentials_and_only_the_right_token_does() {
         !events.to_string().contains(&token),
         "tokens never reach the audit trail"
     );
+}
+
+/// A `jwksUri` cluster whose endpoint wants a bearer token (as a kube-apiserver's
+/// `/openid/v1/jwks` does): podid fetches with the token file and republishes the keys itself on
+/// its public endpoint, never redirecting there.
+#[tokio::test]
+async fn jwks_uri_clusters_are_fetched_with_a_token_and_served_from_the_cache() {
+    use axum::routing::get;
+    let s = start().await;
+    let signer = DevSigner::generate().unwrap();
+    let document = signer.jwks().to_owned();
+    let served = document.clone();
+    let app = axum::Router::new().route(
+        "/openid/v1/jwks",
+        get(move |headers: http::HeaderMap| {
+            let served = served.clone();
+            async move {
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer sa-token") => (http::StatusCode::OK, served),
+                    _ => (http::StatusCode::UNAUTHORIZED, String::new()),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jwks_uri = format!("http://{}/openid/v1/jwks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "sa-token\n").unwrap();
+
+    // Refused shapes first: options without a URI, a bundle that is not PEM, a relative path.
+    for bad in [
+        json!({"name": "k", "issuer": ISSUER, "jwks": {"keys": []}, "jwksTokenFile": "/t"}),
+        json!({"name": "k", "issuer": ISSUER, "jwksUri": jwks_uri, "jwksCaBundle": "nope"}),
+        json!({"name": "k", "issuer": ISSUER, "jwksUri": jwks_uri, "jwksTokenFile": "t"}),
+    ] {
+        let (status, headers, body) = s
+            .call(
+                &s.admin,
+                "podid",
+                "POST",
+                "/podid/v1/clusters",
+                &bad.to_string(),
+                "application/json",
+            )
+            .await;
+        assert_eq!(
+            (status, headers["x-amzn-errortype"].to_str().unwrap()),
+            (400, "InvalidParameterException"),
+            "{body}"
+        );
+    }
+
+    let (status, body) = s
+        .json(
+            &s.admin,
+            "podid",
+            "POST",
+            "/podid/v1/clusters",
+            json!({"name": "k", "issuer": ISSUER, "jwksUri": jwks_uri,
+                   "jwksTokenFile": token_file.to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["cluster"]["jwksTokenFile"].as_str(),
+        token_file.to_str()
+    );
+
+    let public = format!("{}/podid/public/clusters/k/jwks", s.base);
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirects.get(&public).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["x-podid-issuer"], ISSUER);
+    assert_eq!(resp.text().await.unwrap(), document);
+
+    // Without a usable token the fetch fails: the public endpoint says so, it does not redirect.
+    let (status, _) = s
+        .json(
+            &s.admin,
+            "podid",
+            "POST",
+            "/podid/v1/clusters",
+            json!({"name": "k2", "issuer": ISSUER, "jwksUri": jwks_uri}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let resp = no_redirects
+        .get(format!("{}/podid/public/clusters/k2/jwks", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
 }

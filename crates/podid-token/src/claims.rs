@@ -16,13 +16,25 @@ const MAX_AUDIENCES: usize = 32;
 /// Prefix of a service account's `sub` (`system:serviceaccount:<namespace>:<name>`).
 const SUBJECT_PREFIX: &str = "system:serviceaccount:";
 
-/// A named, uid-identified Kubernetes object (pod or node) as named by the token.
+/// A named, uid-identified Kubernetes object (the pod) as named by the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
     /// `metadata.name`.
     pub name: Arc<str>,
     /// `metadata.uid`.
     pub uid: Arc<str>,
+}
+
+/// The node a token names (`kubernetes.io.node`). The API server writes the uid only when it
+/// found the Node object: a pod scheduled onto a node name that has no Node object (static
+/// pods before registration, a kubelet that registers late, clusters without node objects)
+/// gets a token with a name and no uid, and such tokens are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRef {
+    /// The node's name (the pod's `spec.nodeName`).
+    pub name: Arc<str>,
+    /// The Node object's `metadata.uid`, when the API server found one.
+    pub uid: Option<Arc<str>>,
 }
 
 /// A token whose signature and claims all passed. Clones are reference-count bumps.
@@ -37,7 +49,7 @@ pub struct VerifiedToken {
     /// `kubernetes.io.pod`, present for tokens bound to a pod.
     pub pod: Option<ObjectRef>,
     /// `kubernetes.io.node` (Kubernetes 1.30+ with node binding).
-    pub node: Option<ObjectRef>,
+    pub node: Option<NodeRef>,
     /// `iss` (equal to the verifier's configured issuer).
     pub issuer: Arc<str>,
     /// `aud`, always as a list.
@@ -159,7 +171,7 @@ pub(crate) struct K8sIdentity<'c> {
     pub(crate) service_account: &'c str,
     pub(crate) service_account_uid: &'c str,
     pub(crate) pod: Option<ObjectRef>,
-    pub(crate) node: Option<ObjectRef>,
+    pub(crate) node: Option<NodeRef>,
 }
 
 impl<'a> WireClaims<'a> {
@@ -183,11 +195,7 @@ impl<'a> WireClaims<'a> {
             service_account: required(&sa.name, "kubernetes.io.serviceaccount.name")?,
             service_account_uid: required(&sa.uid, "kubernetes.io.serviceaccount.uid")?,
             pod: object_ref(&k8s.pod, "kubernetes.io.pod.name", "kubernetes.io.pod.uid")?,
-            node: object_ref(
-                &k8s.node,
-                "kubernetes.io.node.name",
-                "kubernetes.io.node.uid",
-            )?,
+            node: node_ref(&k8s.node)?,
         })
     }
 }
@@ -218,6 +226,21 @@ fn object_ref(
     Ok(Some(ObjectRef {
         name: Arc::from(required(&wire.name, name)?),
         uid: Arc::from(required(&wire.uid, uid)?),
+    }))
+}
+
+/// The node claim: a name is required, the uid is optional (see [`NodeRef`]) but must not be
+/// empty when present.
+fn node_ref(wire: &Option<WireRef<'_>>) -> Result<Option<NodeRef>, TokenError> {
+    let Some(wire) = wire else { return Ok(None) };
+    let uid = match wire.uid.as_deref() {
+        None => None,
+        Some("") => return Err(TokenError::InvalidClaim("kubernetes.io.node.uid")),
+        Some(uid) => Some(Arc::from(uid)),
+    };
+    Ok(Some(NodeRef {
+        name: Arc::from(required(&wire.name, "kubernetes.io.node.name")?),
+        uid,
     }))
 }
 

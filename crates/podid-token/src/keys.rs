@@ -5,6 +5,7 @@
 //! Time is the caller's `now_unix`, so tests drive it.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -40,9 +41,13 @@ pub struct KeysConfig {
     pub min_refresh_interval: Duration,
     /// Keys older than this are refetched before use (failures keep the old keys). Default 1 h.
     pub max_age: Duration,
-    /// Client for fetches, e.g. with the cluster's CA or a bearer token as a default header.
-    /// `None` builds one with 2 s connect / 5 s total timeouts.
+    /// Client for fetches, e.g. trusting the cluster's CA. `None` builds one with 2 s connect /
+    /// 5 s total timeouts.
     pub http: Option<reqwest::Client>,
+    /// A file holding a bearer token sent with every fetch, read again each time (a projected
+    /// service-account token rotates underneath): a kube-apiserver serves `/openid/v1/jwks`
+    /// only to authenticated callers unless discovery is opened to anonymous users.
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 impl Default for KeysConfig {
@@ -51,6 +56,7 @@ impl Default for KeysConfig {
             min_refresh_interval: Duration::from_secs(30),
             max_age: Duration::from_secs(3600),
             http: None,
+            bearer_token_file: None,
         }
     }
 }
@@ -61,6 +67,7 @@ impl fmt::Debug for KeysConfig {
             .field("min_refresh_interval", &self.min_refresh_interval)
             .field("max_age", &self.max_age)
             .field("custom_http_client", &self.http.is_some())
+            .field("bearer_token_file", &self.bearer_token_file)
             .finish()
     }
 }
@@ -69,6 +76,9 @@ impl fmt::Debug for KeysConfig {
 pub struct ClusterKeys {
     fetch: Option<Fetcher>,
     snapshot: RwLock<Arc<KeySet>>,
+    /// The last fetched document, as served (a remote source only): podid republishes it to
+    /// node agents, which cannot reach the cluster's own endpoint.
+    document: RwLock<Option<Arc<[u8]>>>,
     /// Unix seconds of the last successful fetch, or [`NEVER`]; read without locking.
     fetched_at: AtomicI64,
     /// Unix seconds of the last fetch attempt (successful or not), or [`NEVER`]. Checked without
@@ -83,6 +93,7 @@ pub struct ClusterKeys {
 struct Fetcher {
     url: String,
     client: reqwest::Client,
+    bearer_token_file: Option<PathBuf>,
 }
 
 /// What a refresh call did.
@@ -110,12 +121,18 @@ impl ClusterKeys {
                         .build()
                         .map_err(TokenError::JwksFetch)?,
                 };
-                (Some(Fetcher { url, client }), KeySet::empty(), NEVER)
+                let fetcher = Fetcher {
+                    url,
+                    client,
+                    bearer_token_file: config.bearer_token_file,
+                };
+                (Some(fetcher), KeySet::empty(), NEVER)
             }
         };
         Ok(Self {
             fetch,
             snapshot: RwLock::new(Arc::new(set)),
+            document: RwLock::new(None),
             fetched_at: AtomicI64::new(fetched_at),
             last_attempt: AtomicI64::new(NEVER),
             fetching: tokio::sync::Mutex::new(()),
@@ -127,6 +144,12 @@ impl ClusterKeys {
     /// The current key set (cheap: an `Arc` clone under a read lock).
     pub fn current(&self) -> Arc<KeySet> {
         Arc::clone(&self.snapshot.read())
+    }
+
+    /// The document of the last successful fetch of a remote source; `None` for an inline
+    /// source or before the first fetch.
+    pub fn fetched_document(&self) -> Option<Arc<[u8]>> {
+        self.document.read().clone()
     }
 
     /// True for a `jwks_uri` source (one that can refresh).
@@ -170,9 +193,10 @@ impl ClusterKeys {
             return Ok(Refresh::Skipped);
         }
         self.last_attempt.store(now_unix, Ordering::Release);
-        let set = fetch.fetch().await?;
+        let (set, document) = fetch.fetch().await?;
         tracing::debug!(keys = set.len(), url = %fetch.url, "fetched JWKS");
         *self.snapshot.write() = Arc::new(set);
+        *self.document.write() = Some(document.into());
         self.fetched_at.store(now_unix, Ordering::Release);
         Ok(Refresh::Done)
     }
@@ -211,15 +235,50 @@ impl fmt::Debug for ClusterKeys {
 }
 
 impl Fetcher {
-    /// GET the JWKS and parse it.
-    async fn fetch(&self) -> Result<KeySet, TokenError> {
-        let request = self.client.get(&self.url).header(
+    /// GET the JWKS and parse it; returns the set and the document as served.
+    async fn fetch(&self) -> Result<(KeySet, Vec<u8>), TokenError> {
+        let mut request = self.client.get(&self.url).header(
             reqwest::header::ACCEPT,
             "application/json, application/jwk-set+json",
         );
+        if let Some(path) = &self.bearer_token_file {
+            request = request.bearer_auth(read_bearer_token(path).await?);
+        }
         let fetched = fetch_jwks(request).await?;
-        KeySet::parse(&fetched.document)
+        let set = KeySet::parse(&fetched.document)?;
+        Ok((set, fetched.document))
     }
+}
+
+/// Largest bearer-token file read (service-account tokens are 1-2 KiB).
+const MAX_BEARER_TOKEN_BYTES: u64 = 16 * 1024;
+
+/// The bearer token in `path`, trimmed; refused when missing, empty or oversized.
+async fn read_bearer_token(path: &Path) -> Result<String, TokenError> {
+    let unreadable = |reason: String| TokenError::BearerTokenFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    let mut text = String::new();
+    tokio::io::AsyncReadExt::read_to_string(
+        &mut tokio::io::AsyncReadExt::take(file, MAX_BEARER_TOKEN_BYTES + 1),
+        &mut text,
+    )
+    .await
+    .map_err(|e| unreadable(e.to_string()))?;
+    if text.len() as u64 > MAX_BEARER_TOKEN_BYTES {
+        return Err(unreadable(format!(
+            "larger than {MAX_BEARER_TOKEN_BYTES} bytes"
+        )));
+    }
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(unreadable("empty".to_owned()));
+    }
+    Ok(token.to_owned())
 }
 
 /// A JWKS document as fetched, with the response's headers (podid's own JWKS endpoint names

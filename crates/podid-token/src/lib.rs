@@ -30,7 +30,7 @@ mod testkit;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use claims::{ObjectRef, UnverifiedClaims, VerifiedToken};
+pub use claims::{NodeRef, ObjectRef, UnverifiedClaims, VerifiedToken};
 pub use jwks::{KeySet, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
 pub use jwt::{MAX_TOKEN_BYTES, peek_unverified};
 pub use keys::{ClusterKeys, FetchedJwks, KeySource, KeysConfig, fetch_jwks};
@@ -93,9 +93,14 @@ pub enum TokenError {
     /// A `jwks_uri` source has never produced a key set (and a fetch is not allowed yet).
     #[error("signing keys for this cluster are unavailable")]
     KeysUnavailable,
-    /// Fetching the JWKS failed (connect, TLS, timeout, body).
-    #[error("fetching the JWKS failed")]
+    /// Fetching the JWKS failed (connect, TLS, timeout, body). The message carries the whole
+    /// cause chain (e.g. the certificate error under "error sending request"): operators need
+    /// the real cause, and the logs print only the top-level message.
+    #[error("fetching the JWKS failed: {}", Chain(.0))]
     JwksFetch(#[source] reqwest::Error),
+    /// The bearer-token file for a JWKS fetch cannot be used.
+    #[error("the JWKS bearer token file {path} cannot be used: {reason}")]
+    BearerTokenFile { path: String, reason: String },
     /// The JWKS endpoint answered with a non-success status.
     #[error("the JWKS endpoint answered HTTP {0}")]
     JwksStatus(u16),
@@ -142,10 +147,26 @@ impl TokenError {
             self,
             Self::KeysUnavailable
                 | Self::JwksFetch(_)
+                | Self::BearerTokenFile { .. }
                 | Self::JwksStatus(_)
                 | Self::JwksTooLarge { .. }
                 | Self::JwksTooManyKeys { .. }
                 | Self::JwksInvalid(_)
         )
+    }
+}
+
+/// Displays an error's `source()` chain after its own message, `: `-separated.
+struct Chain<'e>(&'e reqwest::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }

@@ -112,6 +112,8 @@ pub(crate) struct JwksServer {
     pub(crate) url: String,
     pub(crate) hits: Arc<AtomicUsize>,
     body: Arc<parking_lot::Mutex<(u16, String)>>,
+    /// The head (request line and headers) of the last request received.
+    last_head: Arc<parking_lot::Mutex<String>>,
 }
 
 impl JwksServer {
@@ -121,7 +123,8 @@ impl JwksServer {
         let url = format!("http://{}/openid/v1/jwks", listener.local_addr().unwrap());
         let hits = Arc::new(AtomicUsize::new(0));
         let body = Arc::new(parking_lot::Mutex::new((200, body)));
-        let (h, b) = (Arc::clone(&hits), Arc::clone(&body));
+        let last_head = Arc::new(parking_lot::Mutex::new(String::new()));
+        let (h, b, l) = (Arc::clone(&hits), Arc::clone(&body), Arc::clone(&last_head));
         tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
@@ -129,6 +132,7 @@ impl JwksServer {
                 };
                 h.fetch_add(1, Ordering::SeqCst);
                 let (status, text) = b.lock().clone();
+                let l = Arc::clone(&l);
                 tokio::spawn(async move {
                     let mut req = Vec::new();
                     let mut buf = [0u8; 1024];
@@ -138,6 +142,7 @@ impl JwksServer {
                             Ok(n) => req.extend_from_slice(&buf[..n]),
                         }
                     }
+                    *l.lock() = String::from_utf8_lossy(&req).into_owned();
                     let head = format!(
                         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                         text.len()
@@ -148,7 +153,20 @@ impl JwksServer {
                 });
             }
         });
-        Self { url, hits, body }
+        Self {
+            url,
+            hits,
+            body,
+            last_head,
+        }
+    }
+
+    /// The value of `name` in the last request's headers (case-insensitive name).
+    pub(crate) fn last_header(&self, name: &str) -> Option<String> {
+        self.last_head.lock().lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
     }
 
     pub(crate) fn set(&self, status: u16, body: String) {

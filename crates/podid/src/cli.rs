@@ -322,9 +322,12 @@ pub(crate) struct TokenArgs {
     /// Only the dev cluster's key is available locally.
     #[arg(long, env = "PODID_CLUSTER", default_value = "dev")]
     pub(crate) cluster: String,
+    /// The pod the token is bound to. Pod Identity refuses tokens not bound to a pod, as the
+    /// kubelet's projected tokens always are.
+    #[arg(long, default_value = "podid-token")]
+    pub(crate) pod_name: String,
+    /// The pod's uid (default: a random UUID, i.e. a new pod each time).
     #[arg(long)]
-    pub(crate) pod_name: Option<String>,
-    #[arg(long, requires = "pod_name")]
     pub(crate) pod_uid: Option<String>,
     #[arg(long)]
     pub(crate) node_name: Option<String>,

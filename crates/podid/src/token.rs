@@ -28,10 +28,8 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<()> {
         usage!("--ttl must be between 1s and 48h");
     }
     let signer = load_dev_signer(&args.data_dir)?;
-    let mut req = request(&args.namespace, &args.service_account, args.ttl)?;
-    if let Some(pod) = args.pod_name {
-        req = req.with_pod(pod, args.pod_uid);
-    }
+    let mut req = request(&args.namespace, &args.service_account, args.ttl)?
+        .with_pod(args.pod_name, args.pod_uid);
     if let Some(node) = args.node_name {
         req = req.with_node(node, None);
     }

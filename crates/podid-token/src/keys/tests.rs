@@ -169,6 +169,58 @@ async fn unreachable_keys_are_reported_as_unavailable() {
         .await
         .unwrap_err();
     assert!(matches!(err, TokenError::JwksFetch(_)), "{err:?}");
+    // The message names the real cause, not only "fetching failed".
+    let message = err.to_string();
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn bearer_token_file_is_sent_and_reread_on_every_fetch() {
+    let key = DevSigner::generate().unwrap();
+    let server = JwksServer::start(jwks(&[jwk_of(&key)])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "first-token\n").unwrap();
+    let config = KeysConfig {
+        bearer_token_file: Some(path.clone()),
+        ..KeysConfig::default()
+    };
+    let keys = ClusterKeys::new(KeySource::Uri(server.url.clone()), config).unwrap();
+    assert!(keys.refresh(NOW).await.unwrap());
+    assert_eq!(
+        server.last_header("authorization").as_deref(),
+        Some("Bearer first-token")
+    );
+    assert_eq!(
+        keys.fetched_document().as_deref(),
+        Some(jwks(&[jwk_of(&key)]).as_bytes())
+    );
+
+    // The kubelet rotates the projected token: the next fetch sends the new one.
+    std::fs::write(&path, "second-token").unwrap();
+    assert!(keys.refresh(NOW + 60).await.unwrap());
+    assert_eq!(
+        server.last_header("authorization").as_deref(),
+        Some("Bearer second-token")
+    );
+
+    // A missing or empty file is an unavailable-keys error naming the file, and sends nothing.
+    for (attempt, contents) in [None, Some("  \n")].into_iter().enumerate() {
+        match contents {
+            None => std::fs::remove_file(&path).unwrap(),
+            Some(text) => std::fs::write(&path, text).unwrap(),
+        }
+        let hits = server.hits();
+        let at = NOW + 600 + 60 * i64::try_from(attempt).unwrap();
+        let err = keys.refresh(at).await.unwrap_err();
+        assert!(matches!(err, TokenError::BearerTokenFile { .. }), "{err:?}");
+        assert!(err.is_keys_unavailable());
+        assert!(err.to_string().contains("token"), "{err}");
+        assert_eq!(server.hits(), hits);
+    }
 }
 
 #[tokio::test]

@@ -463,6 +463,46 @@ fn missing_kubernetes_claims_are_refused() {
 }
 
 #[test]
+fn node_claim_without_uid_is_accepted_but_not_an_empty_one() {
+    // What the API server writes when the pod's node has no Node object.
+    let f = fixture();
+    let no_uid = without(claims(), &["kubernetes.io", "node", "uid"]);
+    let v = f.check(&f.rs256(&no_uid)).unwrap();
+    let node = v.node.unwrap();
+    assert_eq!((&*node.name, node.uid), ("node-a", None));
+
+    let with_uid = f.check(&f.rs256(&claims())).unwrap().node.unwrap();
+    assert_eq!(
+        with_uid.uid.as_deref(),
+        Some("6a2e1f0c-0000-4000-8000-000000000001")
+    );
+
+    let empty_uid = with(claims(), &["kubernetes.io", "node", "uid"], json!(""));
+    assert!(matches!(
+        f.check(&f.rs256(&empty_uid)),
+        Err(TokenError::InvalidClaim("kubernetes.io.node.uid"))
+    ));
+    let nameless = without(claims(), &["kubernetes.io", "node", "name"]);
+    assert!(matches!(
+        f.check(&f.rs256(&nameless)),
+        Err(TokenError::MissingClaim("kubernetes.io.node.name"))
+    ));
+}
+
+#[test]
+fn claims_newer_api_servers_add_are_ignored() {
+    // `kubernetes.io.warnafter` (legacy-token expiry extension), a credential id (`jti`) and
+    // claims a future version may add must not make a valid token fail.
+    let f = fixture();
+    let extended = with(
+        with(claims(), &["kubernetes.io", "warnafter"], json!(NOW + 600)),
+        &["kubernetes.io", "credential-id"],
+        json!("JTI=4a5e1f0c"),
+    );
+    assert!(f.check(&f.rs256(&extended)).is_ok());
+}
+
+#[test]
 fn duplicate_claims_are_malformed() {
     let f = fixture();
     let header = b64(json!({"alg": "RS256", "kid": f.rsa.kid()}).to_string());

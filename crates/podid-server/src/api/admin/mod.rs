@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! POST   /podid/v1/clusters          {"name", "issuer", "jwks" | "jwksUri"}  → {"cluster": {...}}
+//!        (with "jwksUri": optional "jwksCaBundle" (PEM) and "jwksTokenFile" (server path))
 //! GET    /podid/v1/clusters                                                  → {"clusters": [...]}
 //! GET    /podid/v1/clusters/{name}                                           → {"cluster": {...}}
 //! POST   /podid/v1/clusters/{name}   {"issuer"?, "jwks"? | "jwksUri"?}       → {"cluster": {...}}
@@ -71,15 +72,40 @@ fn key_source(body: &Body) -> Result<Option<KeySource>, RestJsonError> {
     let e = INVALID_PARAMETER;
     let jwks = body.opt_document("jwks", e)?;
     let uri = body.opt_str("jwksUri", e)?;
+    let ca_bundle = body.opt_str("jwksCaBundle", e)?;
+    let token_file = body.opt_str("jwksTokenFile", e)?;
+    if uri.is_none() && (ca_bundle.is_some() || token_file.is_some()) {
+        return Err(invalid(
+            "jwksCaBundle and jwksTokenFile apply only with jwksUri",
+        ));
+    }
     match (jwks, uri) {
         (Some(_), Some(_)) => Err(invalid("Give either jwks or jwksUri, not both")),
         (Some(jwks), None) => Ok(Some(KeySource::Inline {
             jwks: validate_jwks(&jwks)?,
         })),
-        (None, Some(uri)) => Ok(Some(KeySource::Uri {
-            jwks_uri: uri.to_owned(),
-        })),
+        (None, Some(uri)) => {
+            if let Some(pem) = ca_bundle {
+                validate_ca_bundle(pem)?;
+            }
+            Ok(Some(KeySource::Uri {
+                jwks_uri: uri.to_owned(),
+                ca_bundle: ca_bundle.map(str::to_owned),
+                token_file: token_file.map(str::to_owned),
+            }))
+        }
         (None, None) => Ok(None),
+    }
+}
+
+/// The bundle must parse as PEM certificates now, not at the first fetch.
+fn validate_ca_bundle(pem: &str) -> Result<(), RestJsonError> {
+    if pem.len() > podid_model::MAX_CA_BUNDLE_BYTES {
+        return Err(invalid("jwksCaBundle must be at most 64 KiB"));
+    }
+    match reqwest::Certificate::from_pem_bundle(pem.as_bytes()) {
+        Ok(certs) if !certs.is_empty() => Ok(()),
+        _ => Err(invalid("jwksCaBundle must hold PEM certificates")),
     }
 }
 
@@ -273,8 +299,11 @@ async fn delete(
 }
 
 /// `GET /podid/public/clusters/{name}/jwks`, unauthenticated like a kube-apiserver's
-/// `/openid/v1/jwks`: the cluster's public signing keys (or a redirect to its `jwks_uri`), with
-/// the issuer in `X-Podid-Issuer`. Node agents use it to validate rotated tokens locally.
+/// `/openid/v1/jwks`: the cluster's public signing keys, with the issuer in `X-Podid-Issuer`.
+/// Node agents use it to validate rotated tokens locally. A `jwksUri` cluster's keys are served
+/// from podid's own cache of them (fetched with the cluster's CA and token when needed): agents
+/// can seldom reach the cluster's endpoint with credentials, and a redirect would make this
+/// endpoint an open redirector.
 pub(crate) async fn public_jwks(
     State(state): State<Arc<ApiState>>,
     Path(name): Path<String>,
@@ -283,19 +312,42 @@ pub(crate) async fn public_jwks(
     let Some(c) = state.registry.cluster(&name) else {
         return (http::StatusCode::NOT_FOUND, "cluster not found\n").into_response();
     };
-    let issuer = http::HeaderValue::from_str(&c.issuer).ok();
-    let mut response = match &c.keys {
-        KeySource::Inline { jwks } => (
-            [(http::header::CONTENT_TYPE, "application/json")],
-            jwks.clone(),
-        )
-            .into_response(),
-        KeySource::Uri { jwks_uri } => {
-            axum::response::Redirect::temporary(jwks_uri).into_response()
-        }
+    let document: Vec<u8> = match &c.keys {
+        KeySource::Inline { jwks } => jwks.clone().into_bytes(),
+        KeySource::Uri { .. } => match cached_remote_jwks(&state, &c).await {
+            Some(document) => document.to_vec(),
+            None => {
+                return (
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "the cluster's signing keys could not be fetched\n",
+                )
+                    .into_response();
+            }
+        },
     };
-    if let Some(issuer) = issuer {
+    let mut response =
+        ([(http::header::CONTENT_TYPE, "application/json")], document).into_response();
+    if let Ok(issuer) = http::HeaderValue::from_str(&c.issuer) {
         response.headers_mut().insert("x-podid-issuer", issuer);
     }
     response
+}
+
+/// The last document fetched for a `jwksUri` cluster, fetching it first (rate-limited) when
+/// none was fetched yet.
+async fn cached_remote_jwks(state: &ApiState, cluster: &Arc<Cluster>) -> Option<Arc<[u8]>> {
+    let verifier = state
+        .verifiers
+        .get(cluster)
+        .inspect_err(|e| tracing::warn!(cluster = %cluster.name, error = %e, "cluster signing keys unavailable"))
+        .ok()?;
+    let keys = verifier.keys();
+    if let Some(document) = keys.fetched_document() {
+        return Some(document);
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(e) = keys.refresh(now).await {
+        tracing::warn!(cluster = %cluster.name, error = %e, "fetching the cluster's signing keys failed");
+    }
+    keys.fetched_document()
 }

@@ -17,17 +17,32 @@ pub(super) struct ClusterShape<'a> {
     jwks: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_ca_bundle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_token_file: Option<&'a str>,
 }
 
 impl<'a> From<&'a Cluster> for ClusterShape<'a> {
     fn from(c: &'a Cluster) -> Self {
-        let (jwks, jwks_uri) = match &c.keys {
+        let (jwks, jwks_uri, jwks_ca_bundle, jwks_token_file) = match &c.keys {
             // Stored only after validation as a JSON object; an unreadable one shows as null.
             KeySource::Inline { jwks } => (
                 Some(serde_json::from_str(jwks).unwrap_or(serde_json::Value::Null)),
                 None,
+                None,
+                None,
             ),
-            KeySource::Uri { jwks_uri } => (None, Some(jwks_uri.as_str())),
+            KeySource::Uri {
+                jwks_uri,
+                ca_bundle,
+                token_file,
+            } => (
+                None,
+                Some(jwks_uri.as_str()),
+                ca_bundle.as_deref(),
+                token_file.as_deref(),
+            ),
         };
         Self {
             name: &c.name,
@@ -37,6 +52,8 @@ impl<'a> From<&'a Cluster> for ClusterShape<'a> {
             created_at: crate::api::eks::epoch_seconds(c.created_at_ms),
             jwks,
             jwks_uri,
+            jwks_ca_bundle,
+            jwks_token_file,
         }
     }
 }

@@ -229,6 +229,14 @@ async fn issue<'s>(
         cluster: cluster_name.to_owned(),
     })?;
     let verified = verify_token(state, &cluster, token).await?;
+    // Pod Identity identifies pods, not service accounts: a token from `kubectl create token`
+    // without `--bound-object-kind Pod` names no pod, and EKS refuses it (so does the reference
+    // agent's local validation: "token missing pod uid").
+    if verified.pod.is_none() {
+        return Err(RestJsonError::InvalidToken(
+            "the token is not bound to a pod (no kubernetes.io.pod claim)".to_owned(),
+        ));
+    }
     if let (Some(requested), Some(node)) = (node_name, verified.node.as_ref())
         && requested != &*node.name
     {
