@@ -153,31 +153,18 @@ impl ClusterKeyStore {
     }
 
     async fn fetch(&self, url: &Url) -> Result<DiskCache, String> {
-        let mut response = self
-            .http
-            .get(url.clone())
-            .timeout(FETCH_TIMEOUT)
-            .send()
+        let request = self.http.get(url.clone()).timeout(FETCH_TIMEOUT);
+        let fetched = podid_token::fetch_jwks(request)
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status().as_u16()));
-        }
-        let issuer = response
-            .headers()
+            .map_err(|e| e.to_string())?;
+        let issuer = fetched
+            .headers
             .get(ISSUER_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= MAX_ISSUER_BYTES)
             .ok_or("missing or oversized X-Podid-Issuer header")?
             .to_owned();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("body: {e}"))? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let jwks = String::from_utf8(body).map_err(|_| "not UTF-8".to_owned())?;
+        let jwks = String::from_utf8(fetched.document).map_err(|_| "not UTF-8".to_owned())?;
         Ok(DiskCache { issuer, jwks })
     }
 

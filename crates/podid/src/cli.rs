@@ -263,6 +263,9 @@ pub(crate) enum ClusterCommand {
     Describe(ClusterName),
     /// Change a cluster's issuer or keys.
     Update(ClusterUpdate),
+    /// Read a cluster's issuer and current keys again through its API server (after a key
+    /// rotation), and store them.
+    Refresh(ClusterRefresh),
     /// Remove a cluster (refused while it has associations).
     Delete(ClusterName),
 }
@@ -285,22 +288,53 @@ pub(crate) struct KeysArgs {
     /// A URL podid fetches the JWKS from.
     #[arg(long)]
     pub(crate) jwks_uri: Option<String>,
+    /// Read the issuer and keys through the API server of this kubeconfig, with its
+    /// credentials (`/.well-known/openid-configuration` and `/openid/v1/jwks`).
+    #[arg(long)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, requires = "kubeconfig")]
+    pub(crate) context: Option<String>,
+    /// PEM CA certificates the server trusts when fetching `--jwks-uri`.
+    #[arg(long, requires = "jwks_uri")]
+    pub(crate) jwks_ca_file: Option<PathBuf>,
+    /// A file, on the server's machine, holding a bearer token the server sends when fetching
+    /// `--jwks-uri` (read again at every fetch).
+    #[arg(long, requires = "jwks_uri")]
+    pub(crate) jwks_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("keys").required(true).args(["jwks_file", "jwks", "jwks_uri"])))]
+#[command(group(ArgGroup::new("keys").required(true).args(["jwks_file", "jwks", "jwks_uri", "kubeconfig"])))]
 pub(crate) struct ClusterRegister {
     #[arg(long)]
     pub(crate) name: String,
-    /// The `iss` of the cluster's service-account tokens.
-    #[arg(long)]
-    pub(crate) issuer: String,
+    /// The `iss` of the cluster's service-account tokens (read from the API server with
+    /// `--kubeconfig`).
+    #[arg(
+        long,
+        required_unless_present = "kubeconfig",
+        conflicts_with = "kubeconfig"
+    )]
+    pub(crate) issuer: Option<String>,
     #[command(flatten)]
     pub(crate) keys: KeysArgs,
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("keys").args(["jwks_file", "jwks", "jwks_uri"])))]
+pub(crate) struct ClusterRefresh {
+    #[arg(long)]
+    pub(crate) name: String,
+    /// The kubeconfig of the cluster's API server (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    pub(crate) context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("keys").args(["jwks_file", "jwks", "jwks_uri", "kubeconfig"])))]
 pub(crate) struct ClusterUpdate {
     #[arg(long)]
     pub(crate) name: String,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{ClientArgs, ClusterCommand, KeysArgs, OutputFormat};
 use crate::client::{Client, encode};
+use crate::kube_discovery;
 use crate::output;
 
 /// The SigV4 service name of the admin API.
@@ -22,9 +23,25 @@ pub(crate) async fn run(args: &ClientArgs, command: ClusterCommand) -> anyhow::R
         ClusterCommand::Register(r) => {
             let mut body = Map::new();
             body.insert("name".into(), r.name.into());
-            body.insert("issuer".into(), r.issuer.into());
-            add_keys(&mut body, &r.keys)?;
+            if let Some(issuer) = r.issuer {
+                body.insert("issuer".into(), issuer.into());
+            }
+            add_keys(&mut body, &r.keys).await?;
             register(&client, &Value::Object(body)).await?
+        }
+        ClusterCommand::Refresh(r) => {
+            let found =
+                kube_discovery::discover(r.kubeconfig.as_deref(), r.context.as_deref()).await?;
+            let before = describe(&client, &r.name).await?;
+            let old_issuer = before["cluster"]["issuer"].as_str().unwrap_or_default();
+            if old_issuer != found.issuer {
+                eprintln!(
+                    "note: the cluster's issuer changed from {old_issuer} to {}; tokens of the old issuer stop verifying",
+                    found.issuer
+                );
+            }
+            let body = json!({"issuer": found.issuer, "jwks": found.jwks});
+            update(&client, &r.name, &body).await?
         }
         ClusterCommand::List => {
             client
@@ -37,10 +54,11 @@ pub(crate) async fn run(args: &ClientArgs, command: ClusterCommand) -> anyhow::R
             if let Some(issuer) = u.issuer {
                 body.insert("issuer".into(), issuer.into());
             }
-            add_keys(&mut body, &u.keys)?;
+            // An explicit --issuer wins over the API server's (add_keys keeps it).
+            add_keys(&mut body, &u.keys).await?;
             if body.is_empty() {
                 crate::usage!(
-                    "cluster update needs --issuer or one of --jwks-file, --jwks, --jwks-uri"
+                    "cluster update needs --issuer or one of --jwks-file, --jwks, --jwks-uri, --kubeconfig"
                 );
             }
             update(&client, &u.name, &Value::Object(body)).await?
@@ -95,8 +113,19 @@ fn cluster_path(name: &str) -> String {
     format!("/podid/v1/clusters/{}", encode(name))
 }
 
-fn add_keys(body: &mut Map<String, Value>, keys: &KeysArgs) -> anyhow::Result<()> {
-    if let Some(path) = &keys.jwks_file {
+/// Puts the key source (and, from an API server, the issuer unless already set) into `body`.
+async fn add_keys(body: &mut Map<String, Value>, keys: &KeysArgs) -> anyhow::Result<()> {
+    if let Some(kubeconfig) = &keys.kubeconfig {
+        let found = kube_discovery::discover(Some(kubeconfig), keys.context.as_deref()).await?;
+        eprintln!(
+            "read issuer {} and {} key(s) from {}",
+            found.issuer,
+            found.jwks["keys"].as_array().map_or(0, Vec::len),
+            found.server
+        );
+        body.entry("issuer").or_insert(found.issuer.into());
+        body.insert("jwks".into(), found.jwks);
+    } else if let Some(path) = &keys.jwks_file {
         body.insert(
             "jwks".into(),
             parse_jwks(&read_capped(path)?, "--jwks-file")?,
@@ -105,6 +134,18 @@ fn add_keys(body: &mut Map<String, Value>, keys: &KeysArgs) -> anyhow::Result<()
         body.insert("jwks".into(), parse_jwks(inline, "--jwks")?);
     } else if let Some(uri) = &keys.jwks_uri {
         body.insert("jwksUri".into(), uri.clone().into());
+        if let Some(path) = &keys.jwks_ca_file {
+            body.insert("jwksCaBundle".into(), read_capped(path)?.into());
+        }
+        if let Some(path) = &keys.jwks_token_file {
+            // The server reads it, at every fetch: send an absolute path.
+            let absolute = std::path::absolute(path)
+                .with_context(|| format!("resolving {}", path.display()))?;
+            body.insert(
+                "jwksTokenFile".into(),
+                absolute.to_string_lossy().into_owned().into(),
+            );
+        }
     }
     Ok(())
 }

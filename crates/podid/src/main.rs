@@ -23,6 +23,7 @@ mod dev_agent;
 mod devenv;
 mod exec;
 mod iam;
+mod kube_discovery;
 mod output;
 mod server;
 mod token;
