@@ -55,11 +55,16 @@ pub(crate) async fn discover(
         .context("loading the kubeconfig's cluster and credentials")?;
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
-    let discovery = get(&client, "/.well-known/openid-configuration").await?;
+    let discovery = get(
+        &client,
+        "/.well-known/openid-configuration",
+        "application/json",
+    )
+    .await?;
     let discovery: OpenIdConfiguration = serde_json::from_str(&discovery).context(
         "the API server's /.well-known/openid-configuration is not an OpenID configuration",
     )?;
-    let jwks_text = get(&client, "/openid/v1/jwks").await?;
+    let jwks_text = get(&client, "/openid/v1/jwks", "application/jwk-set+json").await?;
     let jwks: Value =
         serde_json::from_str(&jwks_text).context("the API server's /openid/v1/jwks is not JSON")?;
     if !jwks.get("keys").is_some_and(Value::is_array) {
@@ -72,17 +77,22 @@ pub(crate) async fn discover(
     })
 }
 
-async fn get(client: &kube::Client, path: &str) -> anyhow::Result<String> {
+async fn get(client: &kube::Client, path: &str, accept: &str) -> anyhow::Result<String> {
     let request = http::Request::get(path)
-        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::ACCEPT, accept)
         .body(Vec::new())
         .context("building the request")?;
-    let text = client.request_text(request).await.with_context(|| {
-        format!(
-            "GET {path} on the API server (the kubeconfig's user needs the \
-             system:service-account-issuer-discovery cluster role)"
-        )
-    })?;
+    let text = match client.request_text(request).await {
+        Ok(text) => text,
+        Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => bail!(
+            "GET {path} on the API server: HTTP {} {}: the kubeconfig's user needs the \
+             system:service-account-issuer-discovery cluster role (kubectl create \
+             clusterrolebinding … --clusterrole=system:service-account-issuer-discovery)",
+            status.code,
+            status.message
+        ),
+        Err(e) => return Err(e).with_context(|| format!("GET {path} on the API server")),
+    };
     if text.len() > MAX_DOCUMENT_BYTES {
         bail!("GET {path}: the document is larger than {MAX_DOCUMENT_BYTES} bytes");
     }
