@@ -7,7 +7,10 @@
 use std::io::IsTerminal as _;
 
 use clap::{Args, ValueEnum};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Logging flags, accepted before or after the subcommand.
 #[derive(Debug, Args)]
@@ -55,39 +58,44 @@ pub fn format_for(stderr_is_terminal: bool) -> LogFormat {
 }
 
 /// Installs the global subscriber. Fails only on an unparsable `RUST_LOG`.
+///
+/// `RUST_LOG` takes `level` and `target=level` directives, comma-separated (e.g.
+/// `warn,podid_agent=debug`): `tracing-subscriber`'s `Targets`, not `EnvFilter`, whose span and
+/// field filters need the `regex` crates (180 KB of code resident on every node for a feature
+/// nobody uses on an agent).
 pub fn init(
     global: &GlobalArgs,
     default: Verbosity,
     default_format: Option<LogFormat>,
 ) -> Result<(), String> {
     let filter = match (global.verbosity, std::env::var("RUST_LOG")) {
-        (Some(v), _) => EnvFilter::new(level_name(v)),
-        (None, Ok(spec)) if !spec.trim().is_empty() => {
-            EnvFilter::try_new(&spec).map_err(|e| format!("invalid RUST_LOG {spec:?}: {e}"))?
-        }
-        (None, _) => EnvFilter::new(level_name(default)),
+        (Some(v), _) => level_targets(v),
+        (None, Ok(spec)) if !spec.trim().is_empty() => spec
+            .parse::<Targets>()
+            .map_err(|e| format!("invalid RUST_LOG {spec:?}: {e}"))?,
+        (None, _) => level_targets(default),
     };
     let format = global
         .log_format
         .or(default_format)
         .unwrap_or_else(|| format_for(std::io::stderr().is_terminal()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (never in the binary) is harmless; ignore it rather than fail.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Human => builder.try_init(),
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        LogFormat::Json => layer.json().flatten_event(true).with_filter(filter).boxed(),
+        LogFormat::Human => layer.with_filter(filter).boxed(),
     };
+    // A second init (never in the binary) is harmless; ignore it rather than fail.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
     Ok(())
 }
 
-fn level_name(v: Verbosity) -> &'static str {
-    match v {
-        Verbosity::Error => "error",
-        Verbosity::Warn => "warn",
-        Verbosity::Info => "info",
-        Verbosity::Debug => "debug",
-        Verbosity::Trace => "trace",
-    }
+fn level_targets(v: Verbosity) -> Targets {
+    let level = match v {
+        Verbosity::Error => tracing::Level::ERROR,
+        Verbosity::Warn => tracing::Level::WARN,
+        Verbosity::Info => tracing::Level::INFO,
+        Verbosity::Debug => tracing::Level::DEBUG,
+        Verbosity::Trace => tracing::Level::TRACE,
+    };
+    Targets::new().with_default(level)
 }
