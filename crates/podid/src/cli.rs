@@ -55,13 +55,15 @@ pub(crate) enum Command {
     /// Run the node agent: the credential endpoint pods call (`agent initialize` sets up its
     /// link-local addresses).
     Agent(Box<AgentCommand>),
+    /// Run the mutating admission webhook that injects Pod Identity into new pods.
+    Webhook(Box<WebhookArgs>),
 }
 
 impl Command {
     /// Servers log their lifecycle at info; client commands stay quiet unless asked.
     pub(crate) fn default_level(&self) -> Verbosity {
         match self {
-            Self::Server(_) | Self::Dev(_) | Self::Agent(_) => Verbosity::Info,
+            Self::Server(_) | Self::Dev(_) | Self::Agent(_) | Self::Webhook(_) => Verbosity::Info,
             _ => Verbosity::Warn,
         }
     }
@@ -117,6 +119,71 @@ pub(crate) struct ServerArgs {
     /// Also append audit events as JSON lines to this file.
     #[arg(long, env = "PODID_AUDIT_FILE")]
     pub(crate) audit_file: Option<PathBuf>,
+}
+
+/// `podid webhook`: the reference webhook's container-credentials flags where it has them.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookArgs {
+    /// The cluster whose Pod Identity associations decide which pods are mutated.
+    #[arg(long, env = "PODID_CLUSTER")]
+    pub(crate) cluster_name: String,
+    /// podid server URL (its EKS API lists the associations).
+    #[arg(long, env = "PODID_ENDPOINT")]
+    pub(crate) endpoint: String,
+    /// Serving certificate chain (PEM); reloaded when the file changes.
+    #[arg(long, env = "PODID_TLS_CERT")]
+    pub(crate) tls_cert_file: PathBuf,
+    /// Serving private key (PEM); reloaded when the file changes.
+    #[arg(long, env = "PODID_TLS_KEY")]
+    pub(crate) tls_key_file: PathBuf,
+    /// HTTPS address for /mutate, /healthz and /readyz.
+    #[arg(long, env = "PODID_LISTEN", default_value = "0.0.0.0:8443")]
+    pub(crate) listen: SocketAddr,
+    /// Plain-HTTP address for /metrics (and the probes again).
+    #[arg(long, env = "PODID_METRICS_LISTEN", default_value = "0.0.0.0:9999")]
+    pub(crate) metrics_listen: SocketAddr,
+    /// Serve no metrics listener.
+    #[arg(long)]
+    pub(crate) no_metrics: bool,
+    /// Point pods at the agent's IPv6 address (http://[fd00:ec2::23]/v1/credentials).
+    #[arg(long, conflicts_with = "container_credentials_full_uri")]
+    pub(crate) ipv6: bool,
+    /// Override AWS_CONTAINER_CREDENTIALS_FULL_URI (default: the agent's IPv4 or IPv6 address).
+    #[arg(long, env = "PODID_CONTAINER_CREDENTIALS_FULL_URI")]
+    pub(crate) container_credentials_full_uri: Option<String>,
+    /// Inject AWS_REGION and AWS_DEFAULT_REGION with this value into containers that set neither.
+    #[arg(long)]
+    pub(crate) aws_default_region: Option<String>,
+    /// Inject AWS_STS_REGIONAL_ENDPOINTS=regional (a service account's
+    /// eks.amazonaws.com/sts-regional-endpoints annotation would override it).
+    #[arg(long)]
+    pub(crate) sts_regional_endpoints: bool,
+    /// Default projected-token lifetime in seconds (at least 600; 86400 is jittered to
+    /// 79200-86400); the pod annotation eks.amazonaws.com/token-expiration overrides it.
+    #[arg(long, default_value_t = 86_400)]
+    pub(crate) token_expiration: i64,
+    /// Signing region for the EKS API (else AWS_REGION, AWS_DEFAULT_REGION, us-east-1).
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// Shared credentials file signing the EKS calls (else AWS_ACCESS_KEY_ID/
+    /// AWS_SECRET_ACCESS_KEY, else ~/.aws/credentials); read again on every sync.
+    #[arg(long, env = "AWS_SHARED_CREDENTIALS_FILE")]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// Profile in the credentials file.
+    #[arg(long, env = "AWS_PROFILE", default_value = "default")]
+    pub(crate) profile: String,
+    /// PEM bundle that replaces the system roots for HTTPS to the server.
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// How often the associations are listed, e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) sync_interval: Duration,
+    /// How long syncs may fail before /readyz reports not ready (the last good set is still used).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub(crate) max_staleness: Duration,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) tls_reload_interval: Duration,
 }
 
 #[derive(Debug, Args)]

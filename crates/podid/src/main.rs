@@ -1,7 +1,8 @@
 //! The `podid` binary: command-line wiring only.
 //!
 //! Owns: parsing and validating the flags and `PODID_*` environment variables of the server, dev,
-//! token, exec and admin commands (once, here), and the small HTTP client the admin commands use.
+//! webhook, token, exec and admin commands (once, here), and the small HTTP client the admin
+//! commands use.
 //! The agent's flags, the logging setup and the exit-code conventions come from
 //! `podid-agent-cli`, which the lean `podid-agent` binary shares, so `podid agent` and
 //! `podid-agent` cannot drift apart. Does not own: any AWS API, storage or token logic; those live
@@ -27,6 +28,7 @@ mod kube_discovery;
 mod output;
 mod server;
 mod token;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -97,5 +99,6 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Token(args) => token::run(args).map(|()| Exit(0)),
         Command::Exec(args) => exec::run(args).await,
         Command::Agent(command) => podid_agent_cli::run(*command).await,
+        Command::Webhook(args) => webhook::run(*args).await.map(|()| Exit(0)),
     }
 }

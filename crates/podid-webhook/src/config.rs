@@ -1,0 +1,70 @@
+//! What the webhook needs to run, built and validated by the `podid` binary from its flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::credentials::CredentialSource;
+use crate::review::MutationConfig;
+
+/// Everything [`crate::Webhook::start`] needs.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The HTTPS listener (`/mutate`, `/healthz`, `/readyz`).
+    pub listen: SocketAddr,
+    /// The plain-HTTP metrics listener (`/metrics`, `/healthz`, `/readyz`); `None` turns it off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serving certificate chain and key (PEM), reloaded when they change.
+    pub tls_cert_file: PathBuf,
+    pub tls_key_file: PathBuf,
+    /// How often the certificate files are looked at.
+    pub tls_reload_interval: Duration,
+    /// The cluster whose associations decide which pods are mutated.
+    pub cluster_name: String,
+    /// The podid server (EKS API).
+    pub endpoint: Url,
+    /// The SigV4 signing region for the EKS API.
+    pub region: String,
+    /// The credentials that sign `ListPodIdentityAssociations`.
+    pub credentials: CredentialSource,
+    /// PEM bundle replacing the system roots for an HTTPS endpoint.
+    pub ca_bundle: Option<PathBuf>,
+    /// How often the associations are listed.
+    pub sync_interval: Duration,
+    /// How long after the last good sync the webhook stays ready while syncs fail.
+    pub max_staleness: Duration,
+    /// How pods are mutated.
+    pub mutation: MutationConfig,
+}
+
+impl WebhookConfig {
+    /// Cross-field checks made before any port is bound.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        let bad = |m: String| Err(crate::Error::InvalidConfig(m));
+        if self.cluster_name.is_empty() {
+            return bad("the cluster name is empty".to_owned());
+        }
+        if !matches!(self.endpoint.scheme(), "http" | "https") {
+            return bad(format!("endpoint {} is not http(s)", self.endpoint));
+        }
+        if self.sync_interval.is_zero() || self.tls_reload_interval.is_zero() {
+            return bad("intervals must be longer than zero".to_owned());
+        }
+        if self.max_staleness < self.sync_interval {
+            return bad(format!(
+                "the staleness bound ({:?}) is shorter than the sync interval ({:?})",
+                self.max_staleness, self.sync_interval
+            ));
+        }
+        // Port 0 asks for any free port, so two listeners may both say it.
+        if self.listen.port() != 0 && Some(self.listen) == self.metrics_listen {
+            return bad(format!(
+                "the metrics listener and the webhook listener are both {}",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,355 @@
+//! Starting and serving the webhook: the HTTPS listener (`POST /mutate`, `/healthz`,
+//! `/readyz`), the plain metrics listener, the association sync and certificate reload tasks.
+//!
+//! The TLS accept loop is written on hyper-util (axum's `serve` speaks plain TCP only), with a
+//! handshake deadline and a header-read deadline per connection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+use crate::associations::{Associations, Readiness};
+use crate::metrics::Metrics;
+use crate::review::{MutationConfig, Outcome, ReviewError, admit};
+use crate::sync::EksLister;
+use crate::tls::ReloadingCert;
+use crate::{Error, WebhookConfig};
+
+/// Largest review body read. The kube-apiserver caps a request at 3 MiB and a pod object far
+/// below that (etcd's 1.5 MiB value limit); a review holds one pod. Larger bodies get 413.
+pub const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
+/// TLS handshakes and request headers must arrive within these (slowloris).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole body must arrive within this; the kube-apiserver's own webhook timeout is 10 s
+/// at most (`timeoutSeconds`).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most request headers per request (hyper's default is 100).
+const MAX_HEADERS: usize = 100;
+/// The reference's 415 text (`pkg/handler/handler.go`).
+const WRONG_CONTENT_TYPE: &str = "Invalid Content-Type, expected `application/json`";
+
+/// Entry point: [`Webhook::start`] binds, [`StartedWebhook::serve_until`] serves.
+#[derive(Debug)]
+pub struct Webhook;
+
+/// A bound, not yet serving webhook.
+pub struct StartedWebhook {
+    /// The HTTPS listener's address (the actual port when the config said 0).
+    pub addr: SocketAddr,
+    /// The metrics listener's address, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The association copy admissions read (exposed for tests and status).
+    pub associations: Arc<Associations>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    router: Router,
+    metrics_router: Router,
+    acceptor: TlsAcceptor,
+    cert: Arc<ReloadingCert>,
+    lister: Arc<EksLister>,
+    metrics: Arc<Metrics>,
+    sync_interval: Duration,
+    tls_reload_interval: Duration,
+}
+
+impl std::fmt::Debug for StartedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedWebhook")
+            .field("addr", &self.addr)
+            .field("metrics_addr", &self.metrics_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct AppState {
+    associations: Arc<Associations>,
+    mutation: MutationConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl Webhook {
+    /// Validates `config`, loads the certificate, and binds the listeners.
+    pub async fn start(config: WebhookConfig) -> Result<StartedWebhook, Error> {
+        config.validate()?;
+        let cert = ReloadingCert::load(config.tls_cert_file.clone(), config.tls_key_file.clone())?;
+        let acceptor = cert.acceptor()?;
+        let ca_bundle = match &config.ca_bundle {
+            Some(path) => Some(std::fs::read(path).map_err(|source| Error::CaBundle {
+                path: path.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
+        let lister = Arc::new(EksLister::new(
+            &config.endpoint,
+            &config.cluster_name,
+            config.region.clone(),
+            config.credentials.clone(),
+            ca_bundle.as_deref(),
+        )?);
+        let associations = Arc::new(Associations::new(config.max_staleness));
+        let metrics = Arc::new(Metrics::new());
+        let state = Arc::new(AppState {
+            associations: Arc::clone(&associations),
+            mutation: config.mutation.clone(),
+            metrics: Arc::clone(&metrics),
+        });
+        let listener = bind(config.listen).await?;
+        let addr = local_addr(&listener, config.listen)?;
+        let (metrics_listener, metrics_addr) = match config.metrics_listen {
+            Some(a) => {
+                let l = bind(a).await?;
+                let bound = local_addr(&l, a)?;
+                (Some(l), Some(bound))
+            }
+            None => (None, None),
+        };
+        Ok(StartedWebhook {
+            addr,
+            metrics_addr,
+            associations,
+            listener,
+            metrics_listener,
+            router: router(Arc::clone(&state)),
+            metrics_router: metrics_router(state),
+            acceptor,
+            cert,
+            lister,
+            metrics,
+            sync_interval: config.sync_interval,
+            tls_reload_interval: config.tls_reload_interval,
+        })
+    }
+}
+
+impl StartedWebhook {
+    /// Syncs associations, reloads the certificate and serves until `shutdown` completes.
+    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let mut tasks = JoinSet::new();
+        tasks.spawn(crate::sync::run(
+            self.lister,
+            Arc::clone(&self.associations),
+            self.metrics,
+            self.sync_interval,
+        ));
+        tasks.spawn(Arc::clone(&self.cert).watch(self.tls_reload_interval));
+        if let Some(listener) = self.metrics_listener {
+            let router = self.metrics_router;
+            tasks.spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "metrics listener failed");
+                }
+            });
+        }
+        tasks.spawn(accept_loop(self.listener, self.router, self.acceptor));
+        shutdown.await;
+        tracing::info!("shutting down podid webhook");
+        // In-flight admissions are short (no network); dropping them is safe because the API
+        // server applies the failure policy to an interrupted call.
+        tasks.shutdown().await;
+        Ok(())
+    }
+}
+
+/// The HTTPS routes.
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// The plain-HTTP routes: metrics, and the probes again for kubelets that probe over HTTP.
+fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(encode_metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+        state.metrics.admission(Outcome::Error);
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, WRONG_CONTENT_TYPE).into_response();
+    }
+    let body = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(request.into_body(), MAX_REVIEW_BYTES),
+    )
+    .await;
+    let body = match body {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            state.metrics.admission(Outcome::Error);
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the review is larger than {MAX_REVIEW_BYTES} bytes or was cut off"),
+            )
+                .into_response();
+        }
+        Err(_) => {
+            state.metrics.admission(Outcome::Error);
+            return (StatusCode::REQUEST_TIMEOUT, "the review arrived too slowly").into_response();
+        }
+    };
+    let snapshot = state.associations.snapshot();
+    match admit(&body, &snapshot, None, &state.mutation) {
+        Ok(admission) => {
+            state.metrics.admission(admission.outcome);
+            tracing::debug!(
+                request_uid = %admission.uid,
+                namespace = admission.namespace.as_deref().unwrap_or_default(),
+                service_account = admission.service_account.as_deref().unwrap_or_default(),
+                outcome = admission.outcome.as_str(),
+                "admission"
+            );
+            let mut response = Response::new(Body::from(admission.body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(error) => {
+            state.metrics.admission(Outcome::Error);
+            tracing::warn!(%error, "refused a malformed admission review");
+            let status = match error {
+                ReviewError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                ReviewError::Malformed(_)
+                | ReviewError::Unsupported { .. }
+                | ReviewError::NoRequest => StatusCode::BAD_REQUEST,
+            };
+            (status, error.to_string()).into_response()
+        }
+    }
+}
+
+/// `application/json`, with or without parameters (`; charset=utf-8`), in any case.
+fn is_json(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// The reference's health body.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.associations.readiness(Instant::now()) {
+        Readiness::Ready => "ok".into_response(),
+        Readiness::NeverSynced => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "associations not synced yet",
+        )
+            .into_response(),
+        Readiness::Stale { since_success } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "associations are stale: last good sync {}s ago",
+                since_success.as_secs()
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn encode_metrics(State(state): State<Arc<AppState>>) -> Response {
+    let age = state
+        .associations
+        .since_success(Instant::now())
+        .map_or(-1.0, |d| d.as_secs_f64());
+    state.metrics.last_sync_age.set(age);
+    match state.metrics.encode() {
+        Ok(text) => {
+            let mut response = text.into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Accepts TLS connections and serves HTTP/1.1 or HTTP/2 on each until the task is dropped.
+async fn accept_loop(listener: TcpListener, router: Router, acceptor: TlsAcceptor) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS);
+    let builder = Arc::new(builder);
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let (router, builder, acceptor) = (router.clone(), Arc::clone(&builder), acceptor.clone());
+        connections.spawn(async move {
+            let tls =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %peer, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let service = TowerToHyperService::new(router);
+            if let Err(error) = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, wanted: SocketAddr) -> Result<SocketAddr, Error> {
+    listener.local_addr().map_err(|source| Error::Bind {
+        addr: wanted,
+        source,
+    })
+}
