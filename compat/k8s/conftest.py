@@ -17,6 +17,7 @@ podid_compat = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(podid_compat)
 
 PODID_BIN = podid_compat.PODID_BIN
+AGENT_COMMAND = podid_compat.AGENT_COMMAND
 Server = podid_compat.Server
 clean_env = podid_compat.clean_env
 ACCOUNT = podid_compat.ACCOUNT
