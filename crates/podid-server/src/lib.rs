@@ -55,6 +55,7 @@ use crate::domain::iam::{Iam, IamIndex};
 use crate::domain::keyring::{self, KeyRingIndex};
 use crate::edge::authenticate::Authenticator;
 use crate::state::{AssociationIndex, ClusterIndex, Follower, Registry, StoreHandle};
+use podid_aws::sigv4::SigningKeyCache;
 
 /// Everything the server needs, already validated by the binary.
 pub struct ServerOptions {
@@ -136,6 +137,7 @@ impl BoundServer {
                 account_id: service.account_id.clone(),
             }),
             region: service.region.clone(),
+            signing_keys: SigningKeyCache::default(),
         });
         let state = Arc::new(ApiState {
             issuer: Arc::new(LocalAuthority {

@@ -83,7 +83,8 @@ pub struct AuditPage {
 pub trait AuditLog: Send + Sync + fmt::Debug + 'static {
     /// Store `batch` in one transaction: all of it is durable on `Ok`, none of it on `Err`.
     async fn append(&self, batch: Vec<AuditRecord>) -> Result<()>;
-    /// Records matching `q`, newest first (ties broken by event id, descending).
+    /// Records matching `q`, newest first (ties in time broken by insertion order, newest first;
+    /// events stored before schema version 3 keep their old tie-break by event id).
     async fn lookup(&self, q: AuditQuery) -> Result<AuditPage>;
     /// Delete every record older than `cutoff_ms`; returns how many were deleted.
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64>;
@@ -125,28 +126,40 @@ pub(crate) fn check_batch(batch: &[AuditRecord]) -> Result<()> {
     Ok(())
 }
 
-/// Where the next page starts: strictly older than this `(time, event id)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the next page starts: strictly older than this `(time, seq)`, `seq` being the store's
+/// insertion order (the tie-break within one millisecond).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cursor {
     pub(crate) time_ms: i64,
-    pub(crate) event_id: String,
+    pub(crate) seq: i64,
 }
 
-/// Token layout (before base64url): `<time>:<query fingerprint hex>:<event id>`. The
-/// fingerprint binds the token to its query, as CloudTrail refuses a token reused with other
-/// parameters.
-pub(crate) fn encode_token(q: &AuditQuery, cursor: &Cursor) -> String {
+/// A decoded `NextToken`: the current form, or one issued before schema version 3, which named
+/// the last event by id; the store resolves that id to its `seq` (or refuses the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenCursor {
+    Seq(Cursor),
+    EventId { time_ms: i64, event_id: String },
+}
+
+/// Marks the current token layout; version-2 tokens start with the time, never with a letter.
+const TOKEN_V3: &str = "v3:";
+
+/// Token layout (before base64url): `v3:<time>:<query fingerprint hex>:<seq>` (before schema
+/// version 3: `<time>:<query fingerprint hex>:<event id>`, still accepted). The fingerprint
+/// binds the token to its query, as CloudTrail refuses a token reused with other parameters.
+pub(crate) fn encode_token(q: &AuditQuery, cursor: Cursor) -> String {
     let raw = format!(
-        "{}:{:016x}:{}",
+        "{TOKEN_V3}{}:{:016x}:{}",
         cursor.time_ms,
         fingerprint(q),
-        cursor.event_id
+        cursor.seq
     );
     URL_SAFE_NO_PAD.encode(raw)
 }
 
 /// The cursor in `q.next_token`, if any.
-pub(crate) fn decode_token(q: &AuditQuery) -> Result<Option<Cursor>> {
+pub(crate) fn decode_token(q: &AuditQuery) -> Result<Option<TokenCursor>> {
     let Some(token) = &q.next_token else {
         return Ok(None);
     };
@@ -157,19 +170,34 @@ pub(crate) fn decode_token(q: &AuditQuery) -> Result<Option<Cursor>> {
         .decode(token)
         .map_err(|_| Error::BadNextToken)?;
     let raw = String::from_utf8(bytes).map_err(|_| Error::BadNextToken)?;
+    let (current, raw) = match raw.strip_prefix(TOKEN_V3) {
+        Some(rest) => (true, rest),
+        None => (false, raw.as_str()),
+    };
     let mut parts = raw.splitn(3, ':');
-    let (Some(time), Some(fp), Some(event_id)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(time), Some(fp), Some(last)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Error::BadNextToken);
     };
     let time_ms = time.parse::<i64>().map_err(|_| Error::BadNextToken)?;
     let fp = u64::from_str_radix(fp, 16).map_err(|_| Error::BadNextToken)?;
-    if fp != fingerprint(q) || event_id.is_empty() {
+    if fp != fingerprint(q) || last.is_empty() {
         return Err(Error::BadNextToken);
     }
-    Ok(Some(Cursor {
-        time_ms,
-        event_id: event_id.to_owned(),
+    Ok(Some(if current {
+        let seq = last.parse::<i64>().map_err(|_| Error::BadNextToken)?;
+        TokenCursor::Seq(Cursor { time_ms, seq })
+    } else {
+        TokenCursor::EventId {
+            time_ms,
+            event_id: last.to_owned(),
+        }
     }))
+}
+
+/// A version-2 token, as the store issued them before schema version 3 (for migration tests).
+#[cfg(test)]
+pub(crate) fn encode_v2_token(q: &AuditQuery, time_ms: i64, event_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{time_ms}:{:016x}:{event_id}", fingerprint(q)))
 }
 
 /// FNV-1a over the query's filter and bounds (not its page size, which may change between
@@ -225,11 +253,8 @@ mod tests {
 
     #[test]
     fn token_from_another_query_is_refused() {
-        let cursor = Cursor {
-            time_ms: 5,
-            event_id: "e:1".into(),
-        };
-        let token = encode_token(&query("A"), &cursor);
+        let cursor = Cursor { time_ms: 5, seq: 9 };
+        let token = encode_token(&query("A"), cursor);
         let other = AuditQuery {
             next_token: Some(token.clone()),
             ..query("B")
@@ -240,7 +265,36 @@ mod tests {
             max_results: 7,
             ..query("A")
         };
-        assert_eq!(decode_token(&same).unwrap(), Some(cursor));
+        assert_eq!(decode_token(&same).unwrap(), Some(TokenCursor::Seq(cursor)));
+    }
+
+    #[test]
+    fn version_2_tokens_still_decode() {
+        let token = encode_v2_token(&query("A"), 5, "e:1");
+        let q = AuditQuery {
+            next_token: Some(token),
+            ..query("A")
+        };
+        let want = TokenCursor::EventId {
+            time_ms: 5,
+            event_id: "e:1".into(),
+        };
+        assert_eq!(decode_token(&q).unwrap(), Some(want));
+    }
+
+    #[test]
+    fn current_tokens_with_a_bad_seq_are_refused() {
+        for raw in ["v3:5:0:x", "v3:5:0:", "v3:5"] {
+            let fp = format!("{:016x}", fingerprint(&query("A")));
+            let q = AuditQuery {
+                next_token: Some(URL_SAFE_NO_PAD.encode(raw.replace(":0:", &format!(":{fp}:")))),
+                ..query("A")
+            };
+            assert!(
+                matches!(decode_token(&q), Err(Error::BadNextToken)),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

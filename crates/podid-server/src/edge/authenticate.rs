@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderValue;
 use podid_aws::Protocol;
-use podid_aws::sigv4::{SigV4Error, parse_request, verify_signature};
+use podid_aws::sigv4::{SigV4Error, SigningKeyCache, parse_request, verify_signature_cached};
 
 use crate::domain::caller::{CredentialResolver, RequestInfo};
 use crate::protocol::EdgeRefusal;
@@ -25,6 +25,9 @@ use crate::protocol::EdgeRefusal;
 pub(crate) struct Authenticator {
     pub(crate) credentials: Arc<dyn CredentialResolver>,
     pub(crate) region: String,
+    /// Derived SigV4 signing keys: a node's agent signs every request with the same key and
+    /// scope all day, so all but its first request skip the four-HMAC derivation.
+    pub(crate) signing_keys: SigningKeyCache,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -125,7 +128,8 @@ async fn admit(
         .resolve(&auth.access_key_id, auth.session_token.as_deref())
         .map_err(EdgeRefusal::SigV4)?;
     let body = read_body(body).await?;
-    verify_signature(
+    verify_signature_cached(
+        &state.signing_keys,
         &parts,
         &body,
         &auth,

@@ -13,6 +13,8 @@ mod writer;
 #[cfg(test)]
 mod audit_tests;
 #[cfg(test)]
+mod audit_v3_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

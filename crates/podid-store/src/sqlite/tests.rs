@@ -184,7 +184,7 @@ async fn reopen_keeps_everything() {
     assert_eq!(mode, 0o600);
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(store.range("").await.unwrap(), before);
-    assert_eq!(store.schema_version().await.unwrap(), 2);
+    assert_eq!(store.schema_version().await.unwrap(), 3);
     // Revisions continue from where the old instance stopped.
     assert_eq!(
         committed(store.txn(Txn::new().put("z", "3")).await.unwrap()),
