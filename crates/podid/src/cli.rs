@@ -145,7 +145,7 @@ pub(crate) struct WebhookArgs {
     /// Serve no metrics listener.
     #[arg(long)]
     pub(crate) no_metrics: bool,
-    /// Point pods at the agent's IPv6 address (http://[fd00:ec2::23]/v1/credentials).
+    /// Point pods at the agent's IPv6 address (`http://[fd00:ec2::23]/v1/credentials`).
     #[arg(long, conflicts_with = "container_credentials_full_uri")]
     pub(crate) ipv6: bool,
     /// Override AWS_CONTAINER_CREDENTIALS_FULL_URI (default: the agent's IPv4 or IPv6 address).
