@@ -22,6 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_TOKEN = "podid-test-admin-token"
 # A second user with no rights at all: the API server's own RBAC decides what it may read.
 NOBODY_TOKEN = "podid-test-nobody-token"
+# The webhook's user: RBAC grants it exactly what docs/kubernetes.md lists (tests apply it).
+WEBHOOK_TOKEN = "podid-test-webhook-token"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
@@ -67,6 +69,7 @@ class KubeApiServer:
         with open(os.path.join(self.dir, "tokens.csv"), "w") as f:
             f.write(f'{ADMIN_TOKEN},podid-admin,uid-admin,"system:masters"\n')
             f.write(f"{NOBODY_TOKEN},nobody,uid-nobody\n")
+            f.write(f"{WEBHOOK_TOKEN},podid-webhook,uid-webhook\n")
         self._write_kubeconfig(self.kubeconfig, ADMIN_TOKEN)
         self._start_etcd()
         self._start_apiserver()

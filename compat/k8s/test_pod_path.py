@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import AGENT_COMMAND, PODID_BIN, clean_env
-from kube import free_port, openssl, pod_manifest
+from kube import NOBODY_TOKEN, WEBHOOK_TOKEN, free_port, openssl, pod_manifest
 
 LINK_LOCAL_URI = "http://169.254.170.23/v1/credentials"
 TOKEN_FILE = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"
@@ -63,17 +63,36 @@ class Stack:
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", "webhook.key", "-out", "webhook.crt", "-days", "1", "-subj", "/CN=127.0.0.1",
                 "-addext", "subjectAltName=IP:127.0.0.1", cwd=d)
-        self.webhook_port, self.webhook_metrics = free_port(), free_port()
-        self.webhook = self._spawn("webhook", [
+        # The webhook's RBAC, as docs/kubernetes.md lists it: read service accounts' annotations.
+        self.kube.apply({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "podid-webhook"},
+            "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["list", "watch"]}]})
+        self.kube.apply({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "podid-webhook"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "podid-webhook"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "podid-webhook"}]})
+        self.webhook, self.webhook_port, self.webhook_metrics = self.spawn_webhook(
+            "webhook", self.kube.kubeconfig_for(WEBHOOK_TOKEN, "webhook-kubeconfig"))
+        assert wait_http(f"https://127.0.0.1:{self.webhook_port}/readyz", self.tls()).strip() == "ok"
+
+    def tls(self):
+        import ssl
+        return ssl.create_default_context(cafile=os.path.join(self.dir, "webhook.crt"))
+
+    def spawn_webhook(self, name, kubeconfig):
+        """A `podid webhook` on free loopback ports watching service accounts as `kubeconfig`'s user."""
+        d = self.dir
+        port, metrics = free_port(), free_port()
+        proc = self._spawn(name, [
             PODID_BIN, "webhook", "--cluster-name", self.setup.cluster,
             "--endpoint", self.setup.podid.endpoint,
             "--tls-cert-file", f"{d}/webhook.crt", "--tls-key-file", f"{d}/webhook.key",
-            "--listen", f"127.0.0.1:{self.webhook_port}",
-            "--metrics-listen", f"127.0.0.1:{self.webhook_metrics}",
+            "--listen", f"127.0.0.1:{port}", "--metrics-listen", f"127.0.0.1:{metrics}",
+            "--kubeconfig", kubeconfig,
             "--credentials-file", self.creds, "--sync-interval", "1s", "--log-format", "json"])
-        import ssl
-        ctx = ssl.create_default_context(cafile=f"{d}/webhook.crt")
-        assert wait_http(f"https://127.0.0.1:{self.webhook_port}/readyz", ctx).strip() == "ok"
+        return proc, port, metrics
 
     def _register_webhook(self):
         with open(os.path.join(self.dir, "webhook.crt"), "rb") as f:
@@ -107,10 +126,13 @@ class Stack:
             "--state-dir", os.path.join(self.dir, "agent-state"), "--log-format", "json"], env)
         wait_http(f"http://127.0.0.1:{probe}/healthz")
 
-    def associations_known(self):
-        text = wait_http(f"http://127.0.0.1:{self.webhook_metrics}/metrics")
-        m = re.search(r"^podid_webhook_associations (\d+)", text, re.M)
+    def metric(self, name, metrics_port=None):
+        text = wait_http(f"http://127.0.0.1:{metrics_port or self.webhook_metrics}/metrics")
+        m = re.search(rf"^podid_webhook_{name} (\d+)", text, re.M)
         return int(m.group(1)) if m else -1
+
+    def associations_known(self):
+        return self.metric("associations")
 
     def wait_for_sync(self):
         """Until the webhook's cached set holds every association of the cluster."""
@@ -229,6 +251,87 @@ def test_pods_the_webhook_must_not_touch(stack):
     for pod in pods:
         stored = kube.get("pod", pod["metadata"]["name"], namespace=pod["metadata"]["namespace"])
         assert untouched(stored), stored["metadata"]["name"]
+
+
+def pod_settings(pod):
+    """The projected token's lifetime and the app container's environment."""
+    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "eks-pod-identity-token")
+    container = next(c for c in pod["spec"]["containers"] if c["name"] == "app")
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    return volume["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"], env
+
+
+def test_service_account_annotations_reach_the_pod(stack):
+    """The webhook watches service accounts: their token-expiration and sts-regional-endpoints
+    annotations shape the pod; a pod annotation still wins; changes are followed."""
+    setup, kube = stack.setup, stack.kube
+    sa = setup.service_account(annotations={
+        "eks.amazonaws.com/token-expiration": "3600",
+        "eks.amazonaws.com/sts-regional-endpoints": "true"})
+    stack.wait_for_sync()
+    pod = kube.create(pod_manifest("sa-annotated-" + uuid.uuid4().hex[:6], sa))
+    seconds, env = pod_settings(kube.get("pod", pod["metadata"]["name"]))
+    assert seconds == 3600
+    assert env["AWS_STS_REGIONAL_ENDPOINTS"] == "regional"
+
+    pinned = pod_manifest("pod-annotated-" + uuid.uuid4().hex[:6], sa)
+    pinned["metadata"]["annotations"] = {"eks.amazonaws.com/token-expiration": "1200"}
+    seconds, _ = pod_settings(kube.get("pod", kube.create(pinned)["metadata"]["name"]))
+    assert seconds == 1200
+
+    # An edit reaches pods created after the watch delivers it.
+    kube.kubectl("annotate", "--overwrite", "serviceaccount", sa,
+                 "eks.amazonaws.com/token-expiration=7200", "eks.amazonaws.com/sts-regional-endpoints-")
+    deadline = time.time() + 15
+    while True:
+        pod = kube.create(pod_manifest("sa-edited-" + uuid.uuid4().hex[:6], sa))
+        seconds, env = pod_settings(kube.get("pod", pod["metadata"]["name"]))
+        if seconds == 7200 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert seconds == 7200
+    assert "AWS_STS_REGIONAL_ENDPOINTS" not in env
+
+
+def test_a_service_account_created_with_its_pod(stack):
+    """The association exists first; the service account and the pod are created back to back
+    (as `kubectl apply -f` of one manifest does): the pod still gets the account's annotation,
+    from the watch or after the grace period's wait."""
+    setup, kube = stack.setup, stack.kube
+    names = ["sa-late-" + uuid.uuid4().hex[:6] for _ in range(5)]
+    for name in names:
+        setup.associate("default", name)
+    stack.wait_for_sync()
+    for name in names:
+        kube.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+            "name": name, "namespace": "default",
+            "annotations": {"eks.amazonaws.com/token-expiration": "5400"}}})
+        pod = kube.create(pod_manifest(name + "-pod", name))
+        assert pod_settings(kube.get("pod", pod["metadata"]["name"]))[0] == 5400, name
+    assert stack.metric("service_account_unknown_total") == 0
+
+
+def test_without_rights_to_read_service_accounts_the_webhook_is_not_ready(stack):
+    """A webhook whose user may not list service accounts says so on /readyz and in its metrics,
+    rather than silently mutating pods without their accounts' annotations."""
+    proc, port, metrics = stack.spawn_webhook("webhook-nobody",
+                                              stack.kube.kubeconfig_for(NOBODY_TOKEN, "nobody-kubeconfig"))
+    try:
+        deadline = time.time() + 20
+        while stack.metric("service_account_watch_errors_total", metrics) < 1:
+            assert time.time() < deadline, "the watch never reported its failure"
+            time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=stack.tls(), timeout=5)
+        assert refused.value.code == 503
+        assert refused.value.read().decode() == "service accounts not listed yet"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    with open(os.path.join(stack.dir, "webhook-nobody.log")) as f:
+        log = f.read()
+    assert "watching service accounts failed" in log
+    assert "forbidden" in log.lower()
 
 
 def test_with_the_webhook_down_pods_are_still_admitted(stack):

@@ -37,6 +37,23 @@ pub struct WebhookConfig {
     pub max_staleness: Duration,
     /// How pods are mutated.
     pub mutation: MutationConfig,
+    /// Where the service accounts' annotations come from.
+    pub service_accounts: ServiceAccountSource,
+}
+
+/// Where the service accounts' `eks.amazonaws.com/` annotations (token lifetime, regional STS)
+/// come from.
+#[derive(Debug, Clone)]
+pub enum ServiceAccountSource {
+    /// Not read: pod annotations and flags decide alone.
+    Off,
+    /// Watched on the API server this client configuration reaches (`list` and `watch` on
+    /// `serviceaccounts` in every namespace). A pod whose service account the watch has not
+    /// delivered yet waits up to `grace` for it.
+    Watch {
+        kube: Box<kube::Config>,
+        grace: Duration,
+    },
 }
 
 impl WebhookConfig {

@@ -9,9 +9,9 @@
 //!
 //! Does not own: flags, env or logging setup (the `podid` binary builds [`WebhookConfig`]),
 //! SigV4 and the credentials-file format (`podid-aws`), associations themselves (the podid
-//! server). Admission never waits on the network: decisions read the last synced snapshot.
-//! Service-account annotations are not read from the API server yet, so token lifetime and
-//! regional STS come from pod annotations and flags only (docs/webhook.md).
+//! server). Admission never waits on the network: decisions read the last synced association
+//! snapshot and the watched copy of the cluster's service accounts ([`ServiceAccounts`], for
+//! their token-lifetime and regional-STS annotations).
 #![forbid(unsafe_code)]
 
 mod associations;
@@ -24,13 +24,14 @@ mod patch;
 mod pod;
 mod review;
 mod server;
+mod service_accounts;
 mod sync;
 mod tls;
 
 use std::net::SocketAddr;
 
 pub use associations::{AssociationSet, Associations, Readiness};
-pub use config::WebhookConfig;
+pub use config::{ServiceAccountSource, WebhookConfig};
 pub use credentials::CredentialSource;
 pub use expiration::{
     DEFAULT_TOKEN_EXPIRATION, JITTER_FLOOR, Jitter, MIN_TOKEN_EXPIRATION,
@@ -43,6 +44,7 @@ pub use patch::{
 pub use pod::{PodError, PodView};
 pub use review::{Admission, MutationConfig, Outcome, ReviewError, STS_REGIONAL_ANNOTATION, admit};
 pub use server::{MAX_REVIEW_BYTES, StartedWebhook, Webhook};
+pub use service_accounts::{ServiceAccountInfo, ServiceAccounts};
 pub use sync::{EksLister, SyncError};
 pub use tls::TlsError;
 
@@ -62,6 +64,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Kubernetes client for the service-account watch could not be built.
+    #[error("building the Kubernetes client for the service-account watch")]
+    Kube(#[source] kube::Error),
     /// The CA bundle could not be read.
     #[error("reading CA bundle {path}")]
     CaBundle {

@@ -1,5 +1,5 @@
 //! Prometheus metrics: admissions by outcome, association syncs by result, the number of
-//! associations known and the age of the last good sync.
+//! associations known and the age of the last good sync, and the service-account watch.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +29,12 @@ pub(crate) struct Metrics {
     pub(crate) associations: Gauge,
     /// Seconds since the last good sync (−1 before the first), set just before each scrape.
     pub(crate) last_sync_age: Gauge<f64, AtomicU64>,
+    /// Service accounts in the watched copy.
+    pub(crate) service_accounts: Gauge,
+    /// Failed lists and watches of service accounts (each retried with backoff).
+    pub(crate) service_account_watch_errors: Counter,
+    /// Pods mutated without their service account's annotations (not delivered in time).
+    pub(crate) service_account_unknown: Counter,
 }
 
 impl Metrics {
@@ -58,6 +64,24 @@ impl Metrics {
             "Seconds since the last good association sync (-1: none yet)",
             last_sync_age.clone(),
         );
+        let service_accounts = Gauge::default();
+        let service_account_watch_errors = Counter::default();
+        let service_account_unknown = Counter::default();
+        registry.register(
+            "service_accounts",
+            "Service accounts in the webhook's watched copy",
+            service_accounts.clone(),
+        );
+        registry.register(
+            "service_account_watch_errors",
+            "Failed lists or watches of service accounts (each is retried with backoff)",
+            service_account_watch_errors.clone(),
+        );
+        registry.register(
+            "service_account_unknown",
+            "Pods mutated without their service account's annotations because the watch had not delivered it within the grace period",
+            service_account_unknown.clone(),
+        );
         // Start every label at zero so dashboards and alerts see them before the first event.
         for outcome in [Outcome::Mutated, Outcome::Untouched, Outcome::Error] {
             admissions
@@ -76,6 +100,9 @@ impl Metrics {
             syncs,
             associations,
             last_sync_age,
+            service_accounts,
+            service_account_watch_errors,
+            service_account_unknown,
         }
     }
 

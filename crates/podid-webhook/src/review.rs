@@ -17,6 +17,7 @@ use crate::associations::AssociationSet;
 use crate::expiration::{Jitter, token_expiration};
 use crate::patch::{PatchSettings, pod_identity_patch};
 use crate::pod::PodView;
+use crate::service_accounts::ServiceAccountInfo;
 
 /// The review versions answered; the response echoes the request's (the reference does since
 /// W #310). v1beta1 has the same shape for everything read here.
@@ -90,14 +91,17 @@ pub struct Admission {
     pub namespace: Option<String>,
     pub service_account: Option<String>,
     pub uid: String,
+    /// The (namespace, service account) of a pod mutated without its service account's
+    /// annotations because the watch had not delivered it (the response warns about it).
+    pub service_account_unknown: Option<(String, String)>,
 }
 
-/// Decides one review. `service_account_annotations` are the pod's service account's, when a
-/// service-account source is configured (without one, only pod annotations and defaults apply).
+/// Decides one review. `service_accounts` answers what is known of the pod's service account
+/// (asked only for pods that get the patch).
 pub fn admit(
     body: &[u8],
     associations: &AssociationSet,
-    service_account_annotations: Option<&BTreeMap<String, String>>,
+    service_accounts: &dyn Fn(&str, &str) -> ServiceAccountInfo,
     config: &MutationConfig,
 ) -> Result<Admission, ReviewError> {
     let review: AdmissionReview<DynamicObject> =
@@ -114,6 +118,7 @@ pub fn admit(
         namespace: request.namespace.clone(),
         service_account: None,
         uid: request.uid.clone(),
+        service_account_unknown: None,
     };
     let mut response = Response {
         uid: &request.uid,
@@ -143,7 +148,14 @@ pub fn admit(
                 if let (Some(ns), Some(sa)) = (namespace, pod.service_account)
                     && associations.contains(ns, sa)
                 {
-                    let settings = settings(&pod, service_account_annotations, config);
+                    let info = service_accounts(ns, sa);
+                    if info == ServiceAccountInfo::Unknown {
+                        admission.service_account_unknown = Some((ns.to_owned(), sa.to_owned()));
+                        response.warnings = Some(vec![format!(
+                            "podid webhook: service account {ns}/{sa} is not known to the webhook yet; its eks.amazonaws.com/ annotations were not applied"
+                        )]);
+                    }
+                    let settings = settings(&pod, info.annotations(), config);
                     let mutation = pod_identity_patch(&pod, &settings);
                     let patch = serde_json::to_vec(&mutation.patch).map_err(ReviewError::Encode)?;
                     tracing::debug!(

@@ -23,9 +23,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::associations::{Associations, Readiness};
+use crate::associations::{AssociationSet, Associations, Readiness};
+use crate::config::ServiceAccountSource;
 use crate::metrics::Metrics;
-use crate::review::{MutationConfig, Outcome, ReviewError, admit};
+use crate::review::{Admission, MutationConfig, Outcome, ReviewError, admit};
+use crate::service_accounts::{ServiceAccountInfo, ServiceAccounts};
 use crate::sync::EksLister;
 use crate::tls::ReloadingCert;
 use crate::{Error, WebhookConfig};
@@ -56,6 +58,9 @@ pub struct StartedWebhook {
     pub metrics_addr: Option<SocketAddr>,
     /// The association copy admissions read (exposed for tests and status).
     pub associations: Arc<Associations>,
+    /// The watched service accounts, when a source is configured.
+    pub service_accounts: Option<Arc<ServiceAccounts>>,
+    service_account_watch: Option<ServiceAccountWatch>,
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     router: Router,
@@ -77,11 +82,57 @@ impl std::fmt::Debug for StartedWebhook {
     }
 }
 
+/// What the service-account watch task needs, kept from `start` to `serve_until`.
+struct ServiceAccountWatch {
+    writer: ServiceAccountWriter,
+    client: kube::Client,
+}
+
+type ServiceAccountWriter = kube::runtime::reflector::store::Writer<
+    kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::ServiceAccount>,
+>;
+
 #[derive(Debug)]
 struct AppState {
     associations: Arc<Associations>,
+    /// With how long an admission may wait for a service account the watch has not delivered.
+    service_accounts: Option<(Arc<ServiceAccounts>, Duration)>,
     mutation: MutationConfig,
     metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    fn service_account(&self, namespace: &str, name: &str) -> ServiceAccountInfo {
+        match &self.service_accounts {
+            Some((copy, _)) => copy.get(namespace, name),
+            None => ServiceAccountInfo::NotWatched,
+        }
+    }
+
+    /// Decides a review; when the pod's service account is not in the watched copy yet, waits
+    /// up to the grace period for the watch to deliver it and decides again.
+    async fn admit(
+        &self,
+        body: &[u8],
+        snapshot: &AssociationSet,
+    ) -> Result<Admission, ReviewError> {
+        let lookup = |ns: &str, sa: &str| self.service_account(ns, sa);
+        let admission = admit(body, snapshot, &lookup, &self.mutation)?;
+        let (Some((ns, sa)), Some((copy, grace))) =
+            (&admission.service_account_unknown, &self.service_accounts)
+        else {
+            return Ok(admission);
+        };
+        if grace.is_zero() || copy.wait_for(ns, sa, *grace).await == ServiceAccountInfo::Unknown {
+            self.metrics.service_account_unknown.inc();
+            return Ok(admission);
+        }
+        let again = admit(body, snapshot, &lookup, &self.mutation)?;
+        if again.service_account_unknown.is_some() {
+            self.metrics.service_account_unknown.inc();
+        }
+        Ok(again)
+    }
 }
 
 impl Webhook {
@@ -106,8 +157,21 @@ impl Webhook {
         )?);
         let associations = Arc::new(Associations::new(config.max_staleness));
         let metrics = Arc::new(Metrics::new());
+        let (service_accounts, service_account_watch, grace) = match config.service_accounts {
+            ServiceAccountSource::Off => (None, None, Duration::ZERO),
+            ServiceAccountSource::Watch { kube, grace } => {
+                let client = kube::Client::try_from(*kube).map_err(Error::Kube)?;
+                let (copy, writer) = ServiceAccounts::new();
+                (
+                    Some(copy),
+                    Some(ServiceAccountWatch { writer, client }),
+                    grace,
+                )
+            }
+        };
         let state = Arc::new(AppState {
             associations: Arc::clone(&associations),
+            service_accounts: service_accounts.as_ref().map(|c| (Arc::clone(c), grace)),
             mutation: config.mutation.clone(),
             metrics: Arc::clone(&metrics),
         });
@@ -125,6 +189,8 @@ impl Webhook {
             addr,
             metrics_addr,
             associations,
+            service_accounts,
+            service_account_watch,
             listener,
             metrics_listener,
             router: router(Arc::clone(&state)),
@@ -143,6 +209,13 @@ impl StartedWebhook {
     /// Syncs associations, reloads the certificate and serves until `shutdown` completes.
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let mut tasks = JoinSet::new();
+        if let (Some(copy), Some(watch)) = (&self.service_accounts, self.service_account_watch) {
+            tasks.spawn(Arc::clone(copy).watch(
+                watch.writer,
+                watch.client,
+                Arc::clone(&self.metrics),
+            ));
+        }
         tasks.spawn(crate::sync::run(
             self.lister,
             Arc::clone(&self.associations),
@@ -212,7 +285,7 @@ async fn mutate(State(state): State<Arc<AppState>>, request: Request) -> Respons
         }
     };
     let snapshot = state.associations.snapshot();
-    match admit(&body, &snapshot, None, &state.mutation) {
+    match state.admit(&body, &snapshot).await {
         Ok(admission) => {
             state.metrics.admission(admission.outcome);
             tracing::debug!(
@@ -258,7 +331,14 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.associations.readiness(Instant::now()) {
-        Readiness::Ready => "ok".into_response(),
+        Readiness::Ready => match &state.service_accounts {
+            Some((copy, _)) if !copy.is_synced() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service accounts not listed yet",
+            )
+                .into_response(),
+            _ => "ok".into_response(),
+        },
         Readiness::NeverSynced => (
             StatusCode::SERVICE_UNAVAILABLE,
             "associations not synced yet",
@@ -352,4 +432,135 @@ fn local_addr(listener: &TcpListener, wanted: SocketAddr) -> Result<SocketAddr, 
         addr: wanted,
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::api::ObjectMeta;
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+    use crate::expiration::Jitter;
+
+    fn state(grace: Duration) -> (AppState, Arc<ServiceAccounts>, ServiceAccountWriter) {
+        let (copy, writer) = ServiceAccounts::new();
+        let state = AppState {
+            associations: Arc::new(Associations::new(Duration::from_secs(60))),
+            service_accounts: Some((Arc::clone(&copy), grace)),
+            mutation: MutationConfig {
+                full_uri: crate::FULL_URI_IPV4.to_owned(),
+                aws_default_region: None,
+                regional_sts: false,
+                token_expiration: 86_400,
+                jitter: Jitter::Fixed(80_000),
+            },
+            metrics: Arc::new(Metrics::new()),
+        };
+        (state, copy, writer)
+    }
+
+    fn account(expiration: &str) -> PartialObjectMeta<k8s_openapi::api::core::v1::ServiceAccount> {
+        PartialObjectMeta {
+            types: None,
+            metadata: ObjectMeta {
+                name: Some("app".into()),
+                namespace: Some("default".into()),
+                annotations: Some(
+                    [(
+                        crate::TOKEN_EXPIRATION_ANNOTATION.to_owned(),
+                        expiration.to_owned(),
+                    )]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            _phantom: std::marker::PhantomData,
+        }
+    }
+
+    fn review() -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u1", "operation": "CREATE", "namespace": "default",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "userInfo": {},
+                "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                           "spec": {"serviceAccountName": "app",
+                                    "containers": [{"name": "c", "image": "i"}]}}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// The projected token lifetime in the admission's patch.
+    fn expiration(admission: &Admission) -> i64 {
+        let body: serde_json::Value = serde_json::from_slice(&admission.body).unwrap();
+        let patch = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            body["response"]["patch"].as_str().unwrap(),
+        )
+        .unwrap();
+        let patch: serde_json::Value = serde_json::from_slice(&patch).unwrap();
+        patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["path"] == "/spec/volumes")
+            .unwrap()["value"][0]["projected"]["sources"][0]["serviceAccountToken"]
+            ["expirationSeconds"]
+            .as_i64()
+            .unwrap()
+    }
+
+    fn associated() -> AssociationSet {
+        AssociationSet::new([("default".to_owned(), "app".to_owned())])
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_admission_waits_for_a_service_account_the_watch_delivers_late() {
+        let (state, copy, mut writer) = state(Duration::from_millis(200));
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            copy.apply(&mut writer, Event::Apply(account("3600")));
+            writer
+        });
+        let admission = state.admit(&review(), &associated()).await.unwrap();
+        assert_eq!(admission.service_account_unknown, None);
+        assert_eq!(expiration(&admission), 3600);
+        assert_eq!(state.metrics.service_account_unknown.get(), 0);
+        drop(late.await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_the_grace_period_defaults_apply_with_a_warning() {
+        let (state, _copy, _writer) = state(Duration::from_millis(200));
+        let start = tokio::time::Instant::now();
+        let admission = state.admit(&review(), &associated()).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        assert!(admission.service_account_unknown.is_some());
+        assert_eq!(expiration(&admission), 80_000);
+        let body: serde_json::Value = serde_json::from_slice(&admission.body).unwrap();
+        assert!(
+            body["response"]["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("default/app is not known")
+        );
+        assert_eq!(state.metrics.service_account_unknown.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pods_without_an_association_never_wait() {
+        let (state, _copy, _writer) = state(Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let admission = state
+            .admit(&review(), &AssociationSet::default())
+            .await
+            .unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(admission.outcome, Outcome::Untouched);
+    }
 }

@@ -263,7 +263,7 @@ pub(crate) async fn run(
 }
 
 /// The error and its causes on one line, for the log.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -6,13 +6,14 @@
 //! members from the current output, for review in the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::api::core::v1::Pod;
-use podid_webhook::{AssociationSet, FULL_URI_IPV4, Jitter, MutationConfig, Outcome, admit};
+use podid_webhook::{
+    AssociationSet, FULL_URI_IPV4, Jitter, MutationConfig, Outcome, ServiceAccountInfo, admit,
+};
 use serde_json::{Map, Value, json};
 
 /// The jitter value the corpus is written with.
@@ -66,11 +67,22 @@ fn run(case: &Map<String, Value>) -> Value {
             p[1].as_str().unwrap().to_owned(),
         )
     }));
-    let sa: Option<BTreeMap<String, String>> = case
-        .get("serviceAccountAnnotations")
-        .map(|v| serde_json::from_value(v.clone()).unwrap());
+    // `serviceAccountAnnotations` present: the watch knows the service account with these;
+    // `"serviceAccountUnknown": true`: watched but not delivered; neither: no watch.
+    let sa = match case.get("serviceAccountAnnotations") {
+        Some(v) => ServiceAccountInfo::Known(serde_json::from_value(v.clone()).unwrap()),
+        None if case.get("serviceAccountUnknown") == Some(&Value::Bool(true)) => {
+            ServiceAccountInfo::Unknown
+        }
+        None => ServiceAccountInfo::NotWatched,
+    };
+    let asked = std::cell::RefCell::new(Vec::new());
+    let lookup = |ns: &str, name: &str| {
+        asked.borrow_mut().push(format!("{ns}/{name}"));
+        sa.clone()
+    };
     let body = serde_json::to_vec(&case["review"]).unwrap();
-    let admission = match admit(&body, &set, sa.as_ref(), &config) {
+    let admission = match admit(&body, &set, &lookup, &config) {
         Ok(a) => a,
         Err(e) => return json!({ "error": e.to_string() }),
     };
@@ -86,6 +98,16 @@ fn run(case: &Map<String, Value>) -> Value {
         Outcome::Untouched => "untouched",
         Outcome::Error => "error",
     };
+    // The service account is looked up for mutated pods only, and by the pod's namespace.
+    let asked = asked.into_inner();
+    match admission.outcome {
+        Outcome::Mutated => assert_eq!(asked.len(), 1, "{asked:?}"),
+        _ => assert!(asked.is_empty(), "{asked:?}"),
+    }
+    assert_eq!(
+        admission.service_account_unknown.is_some(),
+        matches!(sa, ServiceAccountInfo::Unknown) && admission.outcome == Outcome::Mutated
+    );
     json!({ "outcome": outcome, "review": response })
 }
 

@@ -16,7 +16,8 @@ use axum::routing::get;
 use base64::Engine as _;
 use podid_aws::sigv4::SigningCredentials;
 use podid_webhook::{
-    CredentialSource, FULL_URI_IPV4, Jitter, MutationConfig, Webhook, WebhookConfig,
+    CredentialSource, FULL_URI_IPV4, Jitter, MutationConfig, ServiceAccountSource, Webhook,
+    WebhookConfig,
 };
 use serde_json::{Value, json};
 
@@ -166,6 +167,7 @@ async fn start() -> Harness {
             token_expiration: 86_400,
             jitter: Jitter::Random,
         },
+        service_accounts: ServiceAccountSource::Off,
     };
     let started = Webhook::start(config).await.unwrap();
     let url = format!("https://{}", started.addr);

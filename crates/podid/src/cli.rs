@@ -184,6 +184,20 @@ pub(crate) struct WebhookArgs {
     /// How often the certificate files are checked for changes.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub(crate) tls_reload_interval: Duration,
+    /// Kubeconfig for the service-account watch (default: $KUBECONFIG or ~/.kube/config, else
+    /// the pod's own service account when running in a cluster).
+    #[arg(long)]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Context in the kubeconfig (default: its current context).
+    #[arg(long)]
+    pub(crate) context: Option<String>,
+    /// Do not watch service accounts: their eks.amazonaws.com/token-expiration and
+    /// eks.amazonaws.com/sts-regional-endpoints annotations are then not applied.
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+    pub(crate) no_service_account_watch: bool,
+    /// How long a pod whose service account the watch has not delivered yet waits for it.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub(crate) service_account_lookup_grace_period: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -33,12 +33,12 @@ struct OpenIdConfiguration {
     issuer: String,
 }
 
-/// Reads the issuer and keys through the API server named by `kubeconfig` (default: the
-/// standard `$KUBECONFIG` / `~/.kube/config` lookup) and `context` (default: current).
-pub(crate) async fn discover(
+/// The client configuration of `kubeconfig` (default: the standard `$KUBECONFIG` /
+/// `~/.kube/config` lookup) and `context` (default: current).
+pub(crate) async fn from_kubeconfig(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
-) -> anyhow::Result<Discovered> {
+) -> anyhow::Result<kube::Config> {
     let file = match kubeconfig {
         Some(path) => Kubeconfig::read_from(path)
             .with_context(|| format!("reading the kubeconfig {}", path.display()))?,
@@ -50,9 +50,18 @@ pub(crate) async fn discover(
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(file, &options)
+    kube::Config::from_custom_kubeconfig(file, &options)
         .await
-        .context("loading the kubeconfig's cluster and credentials")?;
+        .context("loading the kubeconfig's cluster and credentials")
+}
+
+/// Reads the issuer and keys through the API server named by `kubeconfig` (default: the
+/// standard `$KUBECONFIG` / `~/.kube/config` lookup) and `context` (default: current).
+pub(crate) async fn discover(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> anyhow::Result<Discovered> {
+    let config = from_kubeconfig(kubeconfig, context).await?;
     let server = config.cluster_url.to_string();
     let client = kube::Client::try_from(config).context("building the Kubernetes client")?;
     let discovery = get(

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use podid_agent_cli::os::shutdown_signal;
 use podid_aws::sigv4::SigningCredentials;
 use podid_webhook::{
-    CredentialSource, FULL_URI_IPV4, FULL_URI_IPV6, Jitter, MutationConfig, Webhook, WebhookConfig,
+    CredentialSource, FULL_URI_IPV4, FULL_URI_IPV6, Jitter, MutationConfig, ServiceAccountSource,
+    Webhook, WebhookConfig,
 };
 use reqwest::Url;
 
@@ -16,7 +17,17 @@ use crate::usage;
 /// Serves the webhook until a shutdown signal.
 pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let config = config_from_args(args, env)?;
+    let watch = ServiceAccountWatchArgs::from(&args);
+    let mut config = config_from_args(args, env)?;
+    config.service_accounts = watch.source().await?;
+    match &config.service_accounts {
+        ServiceAccountSource::Off => tracing::info!(
+            "not watching service accounts (--no-service-account-watch): their annotations are not applied"
+        ),
+        ServiceAccountSource::Watch { kube, .. } => {
+            tracing::info!(api_server = %kube.cluster_url, "watching service accounts");
+        }
+    }
     let cluster = config.cluster_name.clone();
     let started = Webhook::start(config).await?;
     tracing::info!(addr = %started.addr, cluster, "podid webhook listening (https)");
@@ -27,7 +38,55 @@ pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the configuration; `env` supplies the credential and region fallbacks.
+/// Where the service-account watch reaches the API server.
+struct ServiceAccountWatchArgs {
+    off: bool,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    grace: std::time::Duration,
+}
+
+impl From<&WebhookArgs> for ServiceAccountWatchArgs {
+    fn from(args: &WebhookArgs) -> Self {
+        Self {
+            off: args.no_service_account_watch,
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            grace: args.service_account_lookup_grace_period,
+        }
+    }
+}
+
+impl ServiceAccountWatchArgs {
+    /// A named kubeconfig or context is read as given; otherwise kube's inference: `$KUBECONFIG`
+    /// or `~/.kube/config`, else the in-cluster service account.
+    async fn source(self) -> anyhow::Result<ServiceAccountSource> {
+        if self.off {
+            return Ok(ServiceAccountSource::Off);
+        }
+        let kube = if self.kubeconfig.is_some() || self.context.is_some() {
+            crate::kube_discovery::from_kubeconfig(
+                self.kubeconfig.as_deref(),
+                self.context.as_deref(),
+            )
+            .await?
+        } else {
+            match kube::Config::infer().await {
+                Ok(config) => config,
+                Err(e) => usage!(
+                    "no Kubernetes API server to watch service accounts on ({e}): give --kubeconfig, run in a pod, or pass --no-service-account-watch"
+                ),
+            }
+        };
+        Ok(ServiceAccountSource::Watch {
+            kube: Box::new(kube),
+            grace: self.grace,
+        })
+    }
+}
+
+/// Builds the configuration, without the service-account source (`Off` until [`run`] sets it);
+/// `env` supplies the credential and region fallbacks.
 pub(crate) fn config_from_args(
     args: WebhookArgs,
     env: impl Fn(&str) -> Option<String>,
@@ -96,6 +155,7 @@ pub(crate) fn config_from_args(
             token_expiration: args.token_expiration,
             jitter: Jitter::Random,
         },
+        service_accounts: ServiceAccountSource::Off,
     })
 }
 
@@ -251,5 +311,56 @@ mod tests {
         );
         usage(&[], &[]);
         assert!(parse(&["--ipv6", "--container-credentials-full-uri", "http://x"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_service_account_watch_flags() {
+        assert!(parse(&["--no-service-account-watch", "--kubeconfig", "k"]).is_err());
+        assert!(parse(&["--no-service-account-watch", "--context", "c"]).is_err());
+        let args = parse(&["--no-service-account-watch"]).unwrap();
+        let source = ServiceAccountWatchArgs::from(&args).source().await.unwrap();
+        assert!(matches!(source, ServiceAccountSource::Off));
+
+        let args = parse(&["--service-account-lookup-grace-period", "750ms"]).unwrap();
+        assert_eq!(
+            args.service_account_lookup_grace_period,
+            std::time::Duration::from_millis(750)
+        );
+        assert_eq!(
+            parse(&[]).unwrap().service_account_lookup_grace_period,
+            std::time::Duration::from_millis(200)
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let args = parse(&["--kubeconfig", missing.to_str().unwrap()]).unwrap();
+        let e = ServiceAccountWatchArgs::from(&args)
+            .source()
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("nope"), "{e:#}");
+
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: ctx\n  context:\n    cluster: c\n    user: u\ncurrent-context: ctx\n",
+        )
+        .unwrap();
+        let args = parse(&["--kubeconfig", kubeconfig.to_str().unwrap()]).unwrap();
+        match ServiceAccountWatchArgs::from(&args).source().await.unwrap() {
+            ServiceAccountSource::Watch { kube, grace } => {
+                assert_eq!(kube.cluster_url.to_string(), "https://127.0.0.1:6443/");
+                assert_eq!(grace, std::time::Duration::from_millis(200));
+            }
+            ServiceAccountSource::Off => panic!("the watch is off"),
+        }
+        let args = parse(&[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--context",
+            "x",
+        ])
+        .unwrap();
+        assert!(ServiceAccountWatchArgs::from(&args).source().await.is_err());
     }
 }
