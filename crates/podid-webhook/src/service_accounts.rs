@@ -180,16 +180,15 @@ impl ServiceAccounts {
     }
 }
 
-/// Keeps only what admission reads.
+/// Keeps only what admission reads: the name, the namespace and the kept annotations.
 fn trim(meta: &mut Meta) {
-    let m = &mut meta.metadata;
-    m.labels = None;
-    m.managed_fields = None;
-    m.owner_references = None;
-    m.finalizers = None;
-    if let Some(annotations) = m.annotations.as_mut() {
+    let m = std::mem::take(&mut meta.metadata);
+    meta.metadata.name = m.name;
+    meta.metadata.namespace = m.namespace;
+    meta.metadata.annotations = m.annotations.and_then(|mut annotations| {
         annotations.retain(|k, _| k.starts_with(KEPT_ANNOTATION_PREFIX));
-    }
+        (!annotations.is_empty()).then_some(annotations)
+    });
 }
 
 #[cfg(test)]
