@@ -32,7 +32,9 @@ def kube(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def podid(tmp_path_factory):
-    srv = Server(str(tmp_path_factory.mktemp("podid"))).start()
+    # The test API server is on 127.0.0.1, which jwksUri fetches may not reach by default.
+    srv = Server(str(tmp_path_factory.mktemp("podid")),
+                 extra_args=["--jwks-allow-network", "127.0.0.1/32"]).start()
     yield srv
     srv.stop()
 

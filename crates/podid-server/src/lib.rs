@@ -53,6 +53,7 @@ use crate::domain::audit::Audit;
 use crate::domain::credentials::ServerCredentials;
 use crate::domain::iam::{Iam, IamIndex};
 use crate::domain::keyring::{self, KeyRingIndex};
+use crate::domain::verifiers::Verifiers;
 use crate::edge::authenticate::Authenticator;
 use crate::state::{AssociationIndex, ClusterIndex, Follower, Registry, StoreHandle};
 use podid_aws::sigv4::SigningKeyCache;
@@ -149,7 +150,7 @@ impl BoundServer {
             store: StoreHandle::new(store, follower),
             registry,
             iam,
-            verifiers: Default::default(),
+            verifiers: Verifiers::new(service.jwks_egress.clone()),
             audit: Audit::start(
                 options.backend.audit.clone(),
                 service.audit_retention,

@@ -21,6 +21,16 @@ struct Running {
 }
 
 async fn start() -> Running {
+    // The test JWKS endpoints are plain http on 127.0.0.1: let the fetch fence through for them.
+    let mut service = ServiceConfig::new("us-east-1", ACCOUNT);
+    service.jwks_egress = podid_token::EgressPolicy {
+        allow_http: true,
+        allowed_networks: vec!["127.0.0.1/32".parse().unwrap()],
+    };
+    start_with(service).await
+}
+
+async fn start_with(service: ServiceConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let backend = podid_store::open(&format!("sqlite:{}", dir.path().join("podid.db").display()))
         .await
@@ -34,7 +44,7 @@ async fn start() -> Running {
     let server = BoundServer::bind(ServerOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls: None,
-        service: ServiceConfig::new("us-east-1", ACCOUNT),
+        service,
         backend,
         admin_key: key,
     })
@@ -489,4 +499,73 @@ async fn jwks_uri_clusters_are_fetched_with_a_token_and_served_from_the_cache() 
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 503);
+}
+
+/// A `jwksUri` the server may not fetch is refused at registration (and update), with the
+/// reason: plain http, loopback, instance metadata in any spelling, credentials in the URL.
+#[tokio::test]
+async fn jwks_uris_outside_the_egress_fence_are_refused_at_registration() {
+    let s = start_with(ServiceConfig::new("us-east-1", ACCOUNT)).await;
+    let register =
+        |uri: &str| json!({"name": "fenced", "issuer": ISSUER, "jwksUri": uri}).to_string();
+    let admin = |method: &'static str, path: &'static str, body: String| {
+        let s = &s;
+        async move {
+            s.call(&s.admin, "podid", method, path, &body, "application/json")
+                .await
+        }
+    };
+    for (uri, reason) in [
+        ("http://oidc.example.com/keys", "only https is allowed"),
+        (
+            "https://127.0.0.1:6443/openid/v1/jwks",
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            "https://169.254.169.254/latest/meta-data/",
+            "169.254.169.254 is a link-local address",
+        ),
+        (
+            "https://[fd00:ec2::254]/",
+            "fd00:ec2::254 is a cloud metadata address",
+        ),
+        (
+            "https://2852039166/",
+            "169.254.169.254 is a link-local address",
+        ),
+        (
+            "https://[::ffff:169.254.169.254]/",
+            "is a link-local address",
+        ),
+        (
+            "https://u:p@oidc.example.com/keys",
+            "must not carry a user name or password",
+        ),
+        ("file:///etc/passwd", "is not an absolute http(s) URL"),
+    ] {
+        let (status, headers, body) = admin("POST", "/podid/v1/clusters", register(uri)).await;
+        assert_eq!(
+            (status, headers["x-amzn-errortype"].to_str().unwrap()),
+            (400, "InvalidParameterException"),
+            "{uri}: {body}"
+        );
+        assert!(
+            body.contains("jwksUri is refused") && body.contains(reason),
+            "{uri}: {body}"
+        );
+    }
+    // A name is checked when it resolves (at fetch time), so it registers.
+    let (status, _, body) = admin(
+        "POST",
+        "/podid/v1/clusters",
+        register("https://oidc.example.com/keys"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // An update to a refused URI is refused too, and leaves the cluster as it was.
+    let update = json!({"jwksUri": "https://169.254.169.254/"}).to_string();
+    let (status, _, body) = admin("POST", "/podid/v1/clusters/fenced", update).await;
+    assert_eq!(status, 400, "{body}");
+    let (_, _, body) = admin("GET", "/podid/v1/clusters/fenced", String::new()).await;
+    assert!(body.contains("https://oidc.example.com/keys"), "{body}");
 }

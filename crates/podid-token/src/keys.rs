@@ -13,6 +13,7 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::TokenError;
+use crate::egress::EgressPolicy;
 use crate::jwks::{KeySet, MAX_JWKS_BYTES};
 
 /// Connect timeout for a `jwks_uri` fetch.
@@ -41,9 +42,11 @@ pub struct KeysConfig {
     pub min_refresh_interval: Duration,
     /// Keys older than this are refetched before use (failures keep the old keys). Default 1 h.
     pub max_age: Duration,
-    /// Client for fetches, e.g. trusting the cluster's CA. `None` builds one with 2 s connect /
-    /// 5 s total timeouts.
-    pub http: Option<reqwest::Client>,
+    /// PEM certificates trusted for the fetch besides the system roots (a cluster's own CA).
+    pub ca_bundle: Option<String>,
+    /// Where fetches may go ([`EgressPolicy`]: https only, no loopback, link-local or metadata
+    /// addresses, by default).
+    pub egress: EgressPolicy,
     /// A file holding a bearer token sent with every fetch, read again each time (a projected
     /// service-account token rotates underneath): a kube-apiserver serves `/openid/v1/jwks`
     /// only to authenticated callers unless discovery is opened to anonymous users.
@@ -55,7 +58,8 @@ impl Default for KeysConfig {
         Self {
             min_refresh_interval: Duration::from_secs(30),
             max_age: Duration::from_secs(3600),
-            http: None,
+            ca_bundle: None,
+            egress: EgressPolicy::default(),
             bearer_token_file: None,
         }
     }
@@ -66,7 +70,8 @@ impl fmt::Debug for KeysConfig {
         f.debug_struct("KeysConfig")
             .field("min_refresh_interval", &self.min_refresh_interval)
             .field("max_age", &self.max_age)
-            .field("custom_http_client", &self.http.is_some())
+            .field("ca_bundle", &self.ca_bundle.is_some())
+            .field("egress", &self.egress)
             .field("bearer_token_file", &self.bearer_token_file)
             .finish()
     }
@@ -107,23 +112,19 @@ pub(crate) enum Refresh {
 
 impl ClusterKeys {
     /// Keys from `source`. An inline JWKS is parsed now (errors surface at startup); a URI is
-    /// fetched on first use or by [`ClusterKeys::refresh`].
+    /// checked against the egress policy now and fetched on first use or by
+    /// [`ClusterKeys::refresh`].
     pub fn new(source: KeySource, config: KeysConfig) -> Result<Self, TokenError> {
         let (fetch, set, fetched_at) = match source {
             KeySource::Inline(json) => (None, KeySet::parse(json.as_bytes())?, 0),
             KeySource::Uri(url) => {
-                let client = match config.http {
-                    Some(client) => client,
-                    None => reqwest::Client::builder()
-                        .connect_timeout(FETCH_CONNECT_TIMEOUT)
-                        .timeout(FETCH_TIMEOUT)
-                        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-                        .build()
-                        .map_err(TokenError::JwksFetch)?,
-                };
+                config
+                    .egress
+                    .check_url(&url)
+                    .map_err(TokenError::JwksUriRefused)?;
                 let fetcher = Fetcher {
                     url,
-                    client,
+                    client: fetch_client(&config)?,
                     bearer_token_file: config.bearer_token_file,
                 };
                 (Some(fetcher), KeySet::empty(), NEVER)
@@ -232,6 +233,31 @@ impl fmt::Debug for ClusterKeys {
             .field("keys", &*self.current())
             .finish_non_exhaustive()
     }
+}
+
+/// The fetch client: timeouts, the egress fence on names and redirects, no proxy, and the CA
+/// bundle. With a CA bundle or a bearer token no redirect is followed: both are meant for the
+/// one endpoint configured.
+fn fetch_client(config: &KeysConfig) -> Result<reqwest::Client, TokenError> {
+    let pinned = config.ca_bundle.is_some() || config.bearer_token_file.is_some();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(FETCH_CONNECT_TIMEOUT)
+        .timeout(FETCH_TIMEOUT)
+        .no_proxy()
+        .dns_resolver(config.egress.resolver())
+        .redirect(if pinned {
+            reqwest::redirect::Policy::none()
+        } else {
+            config.egress.redirects(MAX_REDIRECTS)
+        });
+    if let Some(pem) = &config.ca_bundle {
+        let certs =
+            reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(TokenError::JwksFetch)?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(TokenError::JwksFetch)
 }
 
 impl Fetcher {

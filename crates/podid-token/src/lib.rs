@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod claims;
+mod egress;
 mod jwks;
 mod jwt;
 mod keys;
@@ -31,6 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use claims::{NodeRef, ObjectRef, UnverifiedClaims, VerifiedToken};
+pub use egress::{EgressPolicy, EgressRefusal};
 pub use jwks::{KeySet, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
 pub use jwt::{MAX_TOKEN_BYTES, peek_unverified};
 pub use keys::{ClusterKeys, FetchedJwks, KeySource, KeysConfig, fetch_jwks};
@@ -98,6 +100,9 @@ pub enum TokenError {
     /// the real cause, and the logs print only the top-level message.
     #[error("fetching the JWKS failed: {}", Chain(.0))]
     JwksFetch(#[source] reqwest::Error),
+    /// The `jwks_uri` is refused by the egress policy (scheme, credentials, or address).
+    #[error("the jwks_uri is refused: {0}")]
+    JwksUriRefused(EgressRefusal),
     /// The bearer-token file for a JWKS fetch cannot be used.
     #[error("the JWKS bearer token file {path} cannot be used: {reason}")]
     BearerTokenFile { path: String, reason: String },

@@ -114,17 +114,34 @@ pub(crate) struct JwksServer {
     body: Arc<parking_lot::Mutex<(u16, String)>>,
     /// The head (request line and headers) of the last request received.
     last_head: Arc<parking_lot::Mutex<String>>,
+    /// A `Location` sent with the answer (set with a 3xx status to redirect).
+    location: Arc<parking_lot::Mutex<Option<String>>>,
+}
+
+/// Lets fetches from the test servers on 127.0.0.1 (plain http) through the egress fence.
+pub(crate) fn loopback_egress() -> crate::EgressPolicy {
+    crate::EgressPolicy {
+        allow_http: true,
+        allowed_networks: vec!["127.0.0.1/32".parse().unwrap()],
+    }
 }
 
 impl JwksServer {
     /// Serve `body` (status 200) on 127.0.0.1, counting requests.
     pub(crate) async fn start(body: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1", body).await
+    }
+
+    /// Serve `body` on a free port of `ip` (any 127.0.0.0/8 address is loopback on Linux).
+    pub(crate) async fn start_on(ip: &str, body: String) -> Self {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let url = format!("http://{}/openid/v1/jwks", listener.local_addr().unwrap());
         let hits = Arc::new(AtomicUsize::new(0));
         let body = Arc::new(parking_lot::Mutex::new((200, body)));
         let last_head = Arc::new(parking_lot::Mutex::new(String::new()));
+        let location: Arc<parking_lot::Mutex<Option<String>>> = Arc::default();
         let (h, b, l) = (Arc::clone(&hits), Arc::clone(&body), Arc::clone(&last_head));
+        let loc = Arc::clone(&location);
         tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
@@ -132,6 +149,11 @@ impl JwksServer {
                 };
                 h.fetch_add(1, Ordering::SeqCst);
                 let (status, text) = b.lock().clone();
+                let location = loc
+                    .lock()
+                    .as_ref()
+                    .map(|l| format!("location: {l}\r\n"))
+                    .unwrap_or_default();
                 let l = Arc::clone(&l);
                 tokio::spawn(async move {
                     let mut req = Vec::new();
@@ -144,7 +166,7 @@ impl JwksServer {
                     }
                     *l.lock() = String::from_utf8_lossy(&req).into_owned();
                     let head = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{location}content-length: {}\r\nconnection: close\r\n\r\n",
                         text.len()
                     );
                     let _ = stream.write_all(head.as_bytes()).await;
@@ -158,7 +180,14 @@ impl JwksServer {
             hits,
             body,
             last_head,
+            location,
         }
+    }
+
+    /// Answer 302 with this `Location` from now on.
+    pub(crate) fn redirect(&self, location: &str) {
+        self.set(302, String::new());
+        *self.location.lock() = Some(location.to_owned());
     }
 
     /// The value of `name` in the last request's headers (case-insensitive name).

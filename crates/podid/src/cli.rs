@@ -119,6 +119,18 @@ pub(crate) struct ServerArgs {
     /// Also append audit events as JSON lines to this file.
     #[arg(long, env = "PODID_AUDIT_FILE")]
     pub(crate) audit_file: Option<PathBuf>,
+    /// Let clusters' jwksUri use plain http (default: https only).
+    #[arg(long, env = "PODID_JWKS_ALLOW_HTTP")]
+    pub(crate) jwks_allow_http: bool,
+    /// A network jwksUri fetches may reach although it is refused by default (loopback,
+    /// link-local, metadata, ...), e.g. 127.0.0.1/32 for an API server on this machine;
+    /// repeatable (comma-separated in the environment variable).
+    #[arg(
+        long = "jwks-allow-network",
+        env = "PODID_JWKS_ALLOW_NETWORKS",
+        value_delimiter = ','
+    )]
+    pub(crate) jwks_allow_networks: Vec<ipnet::IpNet>,
 }
 
 /// `podid webhook`: the reference webhook's container-credentials flags where it has them.

@@ -63,6 +63,10 @@ impl ServerConfig {
         service.max_credential_duration = args.max_credential_duration;
         service.audit_retention = args.audit_retention;
         service.audit_file = args.audit_file;
+        service.jwks_egress = podid_token::EgressPolicy {
+            allow_http: args.jwks_allow_http,
+            allowed_networks: args.jwks_allow_networks,
+        };
         Ok(Self {
             listen: args.listen,
             tls,
@@ -241,5 +245,37 @@ mod tests {
         );
         assert_eq!(c.service.max_associations_per_cluster, 5000);
         assert_eq!(c.service.account_id, "000000000000");
+    }
+
+    #[test]
+    fn the_jwks_egress_flags() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.service.jwks_egress, podid_token::EgressPolicy::default());
+        let c = config(&[
+            "--jwks-allow-http",
+            "--jwks-allow-network",
+            "127.0.0.1/32,10.0.0.0/8",
+            "--jwks-allow-network",
+            "::1/128",
+        ])
+        .unwrap();
+        assert!(c.service.jwks_egress.allow_http);
+        let nets: Vec<String> = c
+            .service
+            .jwks_egress
+            .allowed_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert!(
+            crate::cli::Cli::try_parse_from([
+                "podid",
+                "server",
+                "--jwks-allow-network",
+                "127.0.0.1"
+            ])
+            .is_err()
+        );
     }
 }

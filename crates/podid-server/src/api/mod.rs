@@ -35,6 +35,9 @@ pub struct ServiceConfig {
     pub audit_retention: std::time::Duration,
     /// Also append audit events as JSON lines to this file.
     pub audit_file: Option<std::path::PathBuf>,
+    /// Where `jwksUri` fetches may go (https only, no loopback, link-local or metadata
+    /// addresses, by default).
+    pub jwks_egress: podid_token::EgressPolicy,
 }
 
 impl ServiceConfig {
@@ -48,6 +51,7 @@ impl ServiceConfig {
             max_credential_duration: None,
             audit_retention: std::time::Duration::from_secs(90 * 24 * 3600),
             audit_file: None,
+            jwks_egress: podid_token::EgressPolicy::default(),
         }
     }
 

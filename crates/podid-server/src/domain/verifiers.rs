@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
 use podid_model::{Cluster, KeySource};
-use podid_token::{ClusterKeys, KeysConfig, TokenError, Verifier, VerifierConfig};
+use podid_token::{
+    ClusterKeys, EgressPolicy, EgressRefusal, KeysConfig, TokenError, Verifier, VerifierConfig,
+};
 
 /// A verifier and the cluster record it was built from.
 type Built = (Arc<Cluster>, Arc<Verifier>);
@@ -16,6 +17,8 @@ type Built = (Arc<Cluster>, Arc<Verifier>);
 #[derive(Default)]
 pub(crate) struct Verifiers {
     by_cluster: RwLock<HashMap<String, Built>>,
+    /// Where `jwksUri` fetches may go.
+    egress: EgressPolicy,
 }
 
 impl std::fmt::Debug for Verifiers {
@@ -27,6 +30,20 @@ impl std::fmt::Debug for Verifiers {
 }
 
 impl Verifiers {
+    /// No verifiers yet; `jwksUri` fetches fenced by `egress`.
+    pub(crate) fn new(egress: EgressPolicy) -> Self {
+        Self {
+            by_cluster: RwLock::default(),
+            egress,
+        }
+    }
+
+    /// Whether a `jwksUri` is one this server may fetch (checked when a cluster is registered,
+    /// so a refused URI is a 400 then rather than a failure at the first token).
+    pub(crate) fn check_jwks_uri(&self, uri: &str) -> Result<(), EgressRefusal> {
+        self.egress.check_url(uri).map(drop)
+    }
+
     /// The verifier for `cluster`'s current record (a pointer comparison on the hot path).
     pub(crate) fn get(&self, cluster: &Arc<Cluster>) -> Result<Arc<Verifier>, TokenError> {
         if let Some((record, verifier)) = self.by_cluster.read().get(&cluster.name)
@@ -46,7 +63,8 @@ impl Verifiers {
             } => (
                 podid_token::KeySource::Uri(jwks_uri.clone()),
                 KeysConfig {
-                    http: ca_bundle.as_deref().map(client_trusting).transpose()?,
+                    ca_bundle: ca_bundle.clone(),
+                    egress: self.egress.clone(),
                     bearer_token_file: token_file.as_ref().map(PathBuf::from),
                     ..KeysConfig::default()
                 },
@@ -62,25 +80,4 @@ impl Verifiers {
             .insert(cluster.name.clone(), (cluster.clone(), verifier.clone()));
         Ok(verifier)
     }
-}
-
-/// Connect and whole-request timeouts of a JWKS fetch (as podid-token's default client).
-const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A fetch client trusting `pem`'s certificates besides the system roots. Redirects are not
-/// followed: the bundle and token are meant for the one endpoint configured.
-fn client_trusting(pem: &str) -> Result<reqwest::Client, TokenError> {
-    let certs =
-        reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(TokenError::JwksFetch)?;
-    certs
-        .into_iter()
-        .fold(reqwest::Client::builder(), |builder, cert| {
-            builder.add_root_certificate(cert)
-        })
-        .connect_timeout(FETCH_CONNECT_TIMEOUT)
-        .timeout(FETCH_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(TokenError::JwksFetch)
 }

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::signer::{DevSigner, MintRequest};
-use crate::testkit::{ISSUER, JwksServer, NOW, jwks};
+use crate::testkit::{ISSUER, JwksServer, NOW, jwks, loopback_egress};
 use crate::verify::{Verifier, VerifierConfig};
 
 fn jwk_of(signer: &DevSigner) -> Value {
@@ -10,8 +10,15 @@ fn jwk_of(signer: &DevSigner) -> Value {
 }
 
 fn remote_verifier(url: &str) -> Verifier {
-    let keys = ClusterKeys::new(KeySource::Uri(url.to_owned()), KeysConfig::default()).unwrap();
+    let keys = ClusterKeys::new(KeySource::Uri(url.to_owned()), loopback()).unwrap();
     Verifier::new(VerifierConfig::new(ISSUER), Arc::new(keys))
+}
+
+fn loopback() -> KeysConfig {
+    KeysConfig {
+        egress: loopback_egress(),
+        ..KeysConfig::default()
+    }
 }
 
 fn token(signer: &DevSigner) -> String {
@@ -186,6 +193,7 @@ async fn bearer_token_file_is_sent_and_reread_on_every_fetch() {
     std::fs::write(&path, "first-token\n").unwrap();
     let config = KeysConfig {
         bearer_token_file: Some(path.clone()),
+        egress: loopback_egress(),
         ..KeysConfig::default()
     };
     let keys = ClusterKeys::new(KeySource::Uri(server.url.clone()), config).unwrap();
@@ -239,6 +247,7 @@ async fn explicit_refresh_obeys_the_rate_limit() {
     let server = JwksServer::start(jwks(&[jwk_of(&key)])).await;
     let config = KeysConfig {
         min_refresh_interval: Duration::from_secs(5),
+        egress: loopback_egress(),
         ..KeysConfig::default()
     };
     let keys = ClusterKeys::new(KeySource::Uri(server.url.clone()), config).unwrap();
@@ -265,4 +274,102 @@ fn inline_source_is_parsed_up_front_and_never_refreshes() {
     assert!(!keys.is_remote());
     assert!(!keys.is_stale(i64::MAX));
     assert_eq!(keys.current().len(), 1);
+}
+
+#[test]
+fn the_default_egress_fence_refuses_plain_http_and_loopback() {
+    let refused =
+        |url: &str| match ClusterKeys::new(KeySource::Uri(url.to_owned()), KeysConfig::default()) {
+            Err(TokenError::JwksUriRefused(r)) => r,
+            other => panic!("{url}: {other:?}"),
+        };
+    assert_eq!(
+        refused("http://oidc.example.com/keys"),
+        crate::EgressRefusal::Scheme("http".into())
+    );
+    assert!(matches!(
+        refused("https://127.0.0.1:6443/openid/v1/jwks"),
+        crate::EgressRefusal::Address {
+            kind: "loopback",
+            ..
+        }
+    ));
+    assert!(matches!(
+        refused("https://169.254.169.254/latest/meta-data/iam/security-credentials/"),
+        crate::EgressRefusal::Address {
+            kind: "link-local",
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn redirects_are_fenced_too() {
+    let key = DevSigner::generate().unwrap();
+    let good = JwksServer::start(jwks(&[jwk_of(&key)])).await;
+    let hop = JwksServer::start(String::new()).await;
+
+    // To an allowed place: followed.
+    hop.redirect(&good.url);
+    let keys = ClusterKeys::new(KeySource::Uri(hop.url.clone()), loopback()).unwrap();
+    assert!(keys.refresh(NOW).await.unwrap());
+    assert_eq!(good.hits(), 1);
+
+    // To instance metadata: refused before any connection.
+    hop.redirect("http://169.254.169.254/latest/meta-data/iam/security-credentials/");
+    let keys = ClusterKeys::new(KeySource::Uri(hop.url.clone()), loopback()).unwrap();
+    let e = keys.refresh(NOW).await.unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "redirect to http://169.254.169.254/latest/meta-data/iam/security-credentials/ refused"
+        ) && e.contains("link-local"),
+        "{e}"
+    );
+
+    // To a name that resolves only to refused addresses: refused by the resolver. The hop is on
+    // 127.0.0.2, the only address allowed here; `localhost` resolves to 127.0.0.1 and ::1.
+    let far_hop = JwksServer::start_on("127.0.0.2", String::new()).await;
+    let port = good
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    far_hop.redirect(&format!("http://localhost:{port}/openid/v1/jwks"));
+    let only_far_hop = KeysConfig {
+        egress: crate::EgressPolicy {
+            allow_http: true,
+            allowed_networks: vec!["127.0.0.2/32".parse().unwrap()],
+        },
+        ..KeysConfig::default()
+    };
+    let keys = ClusterKeys::new(KeySource::Uri(far_hop.url.clone()), only_far_hop).unwrap();
+    let before = good.hits();
+    let e = keys.refresh(NOW).await.unwrap_err().to_string();
+    assert!(
+        e.contains("localhost resolves to no allowed address"),
+        "{e}"
+    );
+    assert_eq!(far_hop.hits(), 1);
+    assert_eq!(good.hits(), before);
+
+    // A redirect with a CA bundle or a bearer token is never followed: both are meant for the
+    // configured endpoint only.
+    hop.redirect(&good.url);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").unwrap();
+    let config = KeysConfig {
+        bearer_token_file: Some(token),
+        egress: loopback_egress(),
+        ..KeysConfig::default()
+    };
+    let keys = ClusterKeys::new(KeySource::Uri(hop.url.clone()), config).unwrap();
+    assert!(matches!(
+        keys.refresh(NOW).await,
+        Err(TokenError::JwksStatus(302))
+    ));
 }

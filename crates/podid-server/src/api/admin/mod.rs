@@ -68,7 +68,7 @@ fn reply(c: &Cluster) -> Reply {
     Ok(Json(ClusterResponse { cluster: c.into() }).into_response())
 }
 
-fn key_source(body: &Body) -> Result<Option<KeySource>, RestJsonError> {
+fn key_source(state: &ApiState, body: &Body) -> Result<Option<KeySource>, RestJsonError> {
     let e = INVALID_PARAMETER;
     let jwks = body.opt_document("jwks", e)?;
     let uri = body.opt_str("jwksUri", e)?;
@@ -85,6 +85,11 @@ fn key_source(body: &Body) -> Result<Option<KeySource>, RestJsonError> {
             jwks: validate_jwks(&jwks)?,
         })),
         (None, Some(uri)) => {
+            state.verifiers.check_jwks_uri(uri).map_err(|refusal| {
+                RestJsonError::InvalidParameter(format!(
+                    "jwksUri is refused: {refusal} (docs/server.md, \"Where jwksUri fetches may go\")"
+                ))
+            })?;
             if let Some(pem) = ca_bundle {
                 validate_ca_bundle(pem)?;
             }
@@ -167,7 +172,8 @@ async fn register(
         &state.config.cluster_arn(name.as_str()),
     )?;
     let issuer = body.req_str("issuer", e)?;
-    let keys = key_source(&body)?.ok_or_else(|| invalid("One of jwks or jwksUri is required"))?;
+    let keys =
+        key_source(&state, &body)?.ok_or_else(|| invalid("One of jwks or jwksUri is required"))?;
     let cluster = Cluster::new(
         &state.config.region,
         &state.config.account_id,
@@ -242,7 +248,7 @@ async fn update(
     if let Some(issuer) = body.opt_str("issuer", INVALID_PARAMETER)? {
         c.issuer = issuer.to_owned();
     }
-    if let Some(keys) = key_source(&body)? {
+    if let Some(keys) = key_source(&state, &body)? {
         c.keys = keys;
     }
     let c = Cluster::new(
