@@ -73,10 +73,18 @@ pub(crate) async fn credentials(
 }
 
 async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))
+    // A second Host header is how a request smuggles a name past the check below; Go's
+    // net/http (the reference agent's server) refuses such requests with this answer.
+    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+        tracing::debug!("refused: more than one Host header");
+        return too_many_hosts();
+    }
+    // An absolute-form target (`GET http://host/v1/credentials`) names the host itself, and
+    // Go uses it over the Host header; so does this check.
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("");
     let bare = strip_port(host);
     if !service.hosts.iter().any(|h| h == bare) {
@@ -160,6 +168,23 @@ pub(crate) fn text_response(status: StatusCode, message: &str) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    response
+}
+
+/// Go's answer to a request with two Host headers, exactly: no newline, and the connection
+/// closed after it.
+fn too_many_hosts() -> Response {
+    let mut response = (
+        StatusCode::BAD_REQUEST,
+        "400 Bad Request: too many Host headers",
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -293,3 +293,68 @@ async fn metrics_use_the_reference_names() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
 }
+
+/// Sends `head` (request line and headers, without the final blank line) over a fresh
+/// connection and returns the status code and body.
+async fn raw(addr: std::net::SocketAddr, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_second_host_header_or_an_absolute_target_cannot_pass_the_host_check() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let addr = agent.started_addrs[0];
+    let token = fake.token("ns", "sa", "p1");
+
+    // The good value first, then another: refused as Go's net/http refuses it.
+    for hosts in [
+        "Host: 169.254.170.23\r\nHost: evil.example",
+        "Host: evil.example\r\nHost: 169.254.170.23",
+        "Host: 169.254.170.23\r\nHost: 169.254.170.23",
+    ] {
+        let (status, body) = raw(
+            addr,
+            &format!("GET /v1/credentials HTTP/1.1\r\n{hosts}\r\nAuthorization: {token}"),
+        )
+        .await;
+        assert_eq!(
+            (status, body.as_str()),
+            (400, "400 Bad Request: too many Host headers"),
+            "{hosts}"
+        );
+    }
+
+    // An absolute-form target names the host, whatever the Host header says.
+    let (status, body) = raw(
+        addr,
+        &format!(
+            "GET http://evil.example/v1/credentials HTTP/1.1\r\nHost: 169.254.170.23\r\nAuthorization: {token}"
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.ends_with("address not evil.example\n"), "{body}");
+    let (status, _) = raw(
+        addr,
+        &format!(
+            "GET http://169.254.170.23/v1/credentials HTTP/1.1\r\nHost: 169.254.170.23\r\nAuthorization: {token}"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(fake.calls(), 1);
+}
