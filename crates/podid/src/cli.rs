@@ -43,6 +43,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Administer the server itself (its administrator key).
+    Admin {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -257,6 +264,18 @@ pub(crate) struct ClientArgs {
 pub(crate) enum OutputFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Replace the administrator key (IAM user podid-admin) without downtime: create a new key,
+    /// write it over the key file, check it works, delete the old one.
+    RotateKey {
+        /// The administrator key file to rotate (default: admin-credentials in --data-dir,
+        /// else in ./.podid-dev or ./podid-data).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

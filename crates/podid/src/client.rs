@@ -50,6 +50,16 @@ impl Client {
     /// Resolves endpoint, region and credentials from flags, then the environment, then defaults.
     pub(crate) fn from_args(args: &ClientArgs) -> anyhow::Result<Self> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (endpoint, region) = Self::endpoint_and_region(args, env);
+        let credentials = resolve_credentials(env, args.data_dir.as_deref())?;
+        Self::new(&endpoint, region, credentials)
+    }
+
+    /// The endpoint and signing region from flags, then the environment, then defaults.
+    pub(crate) fn endpoint_and_region(
+        args: &ClientArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> (String, String) {
         let endpoint = args
             .endpoint
             .clone()
@@ -61,8 +71,7 @@ impl Client {
             .or_else(|| env("AWS_REGION"))
             .or_else(|| env("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| "us-east-1".to_owned());
-        let credentials = resolve_credentials(env, args.data_dir.as_deref())?;
-        Self::new(&endpoint, region, credentials)
+        (endpoint, region)
     }
 
     pub(crate) fn new(

@@ -15,6 +15,7 @@
 // notation, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
 
+mod admin_cmd;
 mod association_cmd;
 mod cli;
 mod client;
@@ -89,6 +90,9 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Association { client, command } => association_cmd::run(&client, command)
             .await
             .map(|()| Exit(0)),
+        Command::Admin { client, command } => {
+            admin_cmd::run(&client, command).await.map(|()| Exit(0))
+        }
         Command::Cluster { client, command } => {
             cluster_cmd::run(&client, command).await.map(|()| Exit(0))
         }

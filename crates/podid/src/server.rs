@@ -141,16 +141,18 @@ pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
 }
 
 fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
-    if let Some(path) = &config.admin_key_file {
-        return match AdminKey::load(path) {
-            Ok(key) => Ok(key),
-            Err(e) => usage!("--admin-access-key-file: {e}"),
-        };
-    }
-    let path = config.default_admin_key_path();
-    create_private_dir(&config.data_dir)?;
-    let (key, created) =
-        AdminKey::load_or_create(&path).context("loading the administrator key")?;
+    let path = match &config.admin_key_file {
+        Some(path) => path.clone(),
+        None => {
+            create_private_dir(&config.data_dir)?;
+            config.default_admin_key_path()
+        }
+    };
+    let (key, created) = match AdminKey::load_or_create(&path) {
+        Ok(loaded) => loaded,
+        Err(e) if config.admin_key_file.is_some() => usage!("--admin-access-key-file: {e}"),
+        Err(e) => return Err(anyhow::Error::new(e).context("loading the administrator key")),
+    };
     if created && !std::io::stderr().is_terminal() {
         // stderr is a log stream here (a file, a pipe, a collector): log lines only, no secret.
         tracing::info!(

@@ -354,3 +354,130 @@ fn sigterm_stops_the_server_and_a_restart_keeps_the_associations() {
     let listed = ok_json(&run(&["association", "list", "--cluster-name", "c1"]));
     assert_eq!(listed["associations"][0]["associationId"], id.as_str());
 }
+
+/// The access key id and secret of a shared-credentials file.
+fn key_in(path: &std::path::Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .to_owned()
+    };
+    (
+        field("aws_access_key_id = "),
+        field("aws_secret_access_key = "),
+    )
+}
+
+/// Whether `key` is accepted by the server at `endpoint` (a signed `cluster list`).
+fn accepted(dir: &std::path::Path, endpoint: &str, key: &(String, String)) -> bool {
+    let out = podid(dir)
+        .args([
+            "cluster",
+            "list",
+            "--endpoint",
+            endpoint,
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", &key.0)
+        .env("AWS_SECRET_ACCESS_KEY", &key.1)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The admin API is rest-json: an unknown key is UnrecognizedClientException there.
+        assert!(stderr.contains("UnrecognizedClientException"), "{stderr}");
+    }
+    out.status.success()
+}
+
+#[test]
+fn the_admin_key_rotates_and_a_replaced_key_file_retires_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = free_addr();
+    let (a, d) = (addr.to_string(), data.to_str().unwrap().to_owned());
+    let mut server = start(dir.path(), addr, &server_args(&a, &d));
+    let endpoint = server.endpoint();
+    let key_file = data.join("admin-credentials");
+    let first = key_in(&key_file);
+    assert!(accepted(dir.path(), &endpoint, &first));
+
+    // Online rotation: the file gets the new key, the old one stops working at once.
+    let out = client(dir.path(), &endpoint, &data, &["admin", "rotate-key"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = key_in(&key_file);
+    assert_ne!(first.0, second.0);
+    assert!(
+        stdout.contains(&format!("{} retired, {} written to", first.0, second.0)),
+        "{stdout}"
+    );
+    assert!(!accepted(dir.path(), &endpoint, &first));
+    assert!(accepted(dir.path(), &endpoint, &second));
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Offline replacement: delete the file and restart. The new key works, the old one is
+    // retired (it used to stay active beside the new one).
+    server.terminate(Duration::from_secs(20));
+    std::fs::remove_file(&key_file).unwrap();
+    let server = start(dir.path(), addr, &server_args(&a, &d));
+    let third = key_in(&key_file);
+    assert_ne!(third.0, second.0);
+    assert!(accepted(dir.path(), &endpoint, &third));
+    assert!(!accepted(dir.path(), &endpoint, &second));
+    assert!(
+        server.stderr_text().contains(
+            "retired an administrator key that the administrator key file no longer holds"
+        ),
+        "{}",
+        server.stderr_text()
+    );
+    // podid-admin holds exactly one key, so a second rotation stays within IAM's two-key limit.
+    let out = client(dir.path(), &endpoint, &data, &["admin", "rotate-key"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(accepted(dir.path(), &endpoint, &key_in(&key_file)));
+
+    // A key file that is not podid-admin's is refused.
+    let other = dir.path().join("other-credentials");
+    std::fs::write(
+        &other,
+        "[default]\naws_access_key_id = AKIAOTHEROTHEROTHER1\naws_secret_access_key = x\n",
+    )
+    .unwrap();
+    let out = client(
+        dir.path(),
+        &endpoint,
+        &data,
+        &["admin", "rotate-key", "--key-file", other.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidClientTokenId"));
+}
+
+#[test]
+fn an_admin_key_file_named_on_the_command_line_is_created_when_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys").join("admin");
+    let addr = free_addr();
+    let a = addr.to_string();
+    let data = dir.path().join("data");
+    let mut args = server_args(&a, data.to_str().unwrap());
+    args.extend(["--admin-access-key-file", key_file.to_str().unwrap()]);
+    let server = start(dir.path(), addr, &args);
+    assert!(accepted(dir.path(), &server.endpoint(), &key_in(&key_file)));
+}

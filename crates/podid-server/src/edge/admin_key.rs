@@ -101,6 +101,35 @@ impl AdminKey {
 
     /// Writes the key to `path` with mode 0600, refusing to replace an existing file.
     pub fn save_new(&self, path: &Path) -> Result<(), AdminKeyError> {
+        self.write_new(path)
+    }
+
+    /// Replaces the key file at `path` atomically: the key is written to a new 0600 file beside
+    /// it, synced, then renamed over it, so a crash leaves the old file or the new one, whole.
+    pub fn replace(&self, path: &Path) -> Result<(), AdminKeyError> {
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".new");
+        let temp = std::path::PathBuf::from(temp);
+        let write_err = |source| AdminKeyError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        // A leftover from an interrupted replace holds a key that was never used.
+        match std::fs::remove_file(&temp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write_err(e)),
+            _ => {}
+        }
+        self.write_new(&temp)?;
+        std::fs::rename(&temp, path).map_err(write_err)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(write_err)?;
+        }
+        Ok(())
+    }
+
+    fn write_new(&self, path: &Path) -> Result<(), AdminKeyError> {
         let write_err = |source| AdminKeyError::Write {
             path: path.display().to_string(),
             source,
@@ -141,6 +170,30 @@ impl AdminKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_swaps_the_file_whole_and_keeps_it_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin-credentials");
+        let (old, _) = AdminKey::load_or_create(&path).unwrap();
+        // A leftover of an interrupted replace is overwritten, not an obstacle.
+        std::fs::write(dir.path().join("admin-credentials.new"), "junk").unwrap();
+        let new = AdminKey::generate().unwrap();
+        new.replace(&path).unwrap();
+        let loaded = AdminKey::load(&path).unwrap();
+        assert_eq!(loaded.access_key_id, new.access_key_id);
+        assert_ne!(loaded.access_key_id, old.access_key_id);
+        assert_eq!(loaded.secret_access_key(), new.secret_access_key());
+        assert!(!dir.path().join("admin-credentials.new").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
 
     #[test]
     fn generated_keys_have_aws_shapes_and_round_trip() {

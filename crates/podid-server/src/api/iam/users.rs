@@ -187,7 +187,8 @@ pub(super) fn list_keys(cx: &Ctx<'_>) -> Result<Response, QueryError> {
 }
 
 /// Idempotently makes user `podid-admin` exist with AdministratorAccess attached and this
-/// access key (active, with this secret). Called at server start.
+/// access key (active, with this secret) as its only key: any other key of the user is
+/// deleted. Called at server start.
 pub(crate) async fn ensure_admin_user(
     state: &ApiState,
     access_key_id: &str,
@@ -245,6 +246,18 @@ pub(crate) async fn ensure_admin_user(
             }
             if !u.access_keys.iter().any(|k| k == access_key_id) {
                 u.access_keys.push(access_key_id.to_owned());
+                changed = true;
+            }
+            // The administrator file holds podid-admin's only key: a key it no longer holds
+            // (the file was replaced, or `podid admin rotate-key` was interrupted) is retired,
+            // so a rotated or leaked key stops working at the next start.
+            for retired in u.access_keys.extract_if(.., |k| k != access_key_id) {
+                tracing::warn!(
+                    user = name,
+                    access_key_id = %retired,
+                    "retired an administrator key that the administrator key file no longer holds"
+                );
+                extra.delete(records::access_key_key(&retired));
                 changed = true;
             }
             if !key_ok {
