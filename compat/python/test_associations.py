@@ -286,3 +286,48 @@ def test_everything_acknowledged_survives_kill_9(fresh_server):
     assert sorted(listed) == sorted(ids[1:])
     a = eks.describe_pod_identity_association(clusterName="durable", associationId=ids[1])["association"]
     assert a["serviceAccount"] == "s1"
+
+
+def test_pass_role_is_needed_on_the_role_and_not_on_the_target_role(server, cluster):
+    """EKS passes the association's role to pods.eks.amazonaws.com, so the caller needs
+    iam:PassRole on it (with iam:PassedToService matching); the target role is assumed by that
+    role at credential time and is not passed, so it needs no PassRole (it may be in another
+    account, where PassRole could not be granted at all)."""
+    import json
+    import uuid
+    iam = server.client("iam")
+    user = "assoc-admin-" + uuid.uuid4().hex[:6]
+    allowed_role = role_arn("passable-" + uuid.uuid4().hex[:6])
+    other_role = role_arn("not-passable-" + uuid.uuid4().hex[:6])
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["eks:CreatePodIdentityAssociation",
+                                           "eks:UpdatePodIdentityAssociation"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": allowed_role,
+             "Condition": {"StringEquals": {"iam:PassedToService": "pods.eks.amazonaws.com"}}},
+        ]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    eks = server.client("eks", key["AccessKeyId"], key["SecretAccessKey"])
+
+    made = eks.create_pod_identity_association(
+        clusterName=cluster, namespace="default", serviceAccount="with-target",
+        roleArn=allowed_role, targetRoleArn="arn:aws:iam::111122223333:role/elsewhere")["association"]
+    assert made["targetRoleArn"] == "arn:aws:iam::111122223333:role/elsewhere"
+    # The target role changes without PassRole too.
+    eks.update_pod_identity_association(
+        clusterName=cluster, associationId=made["associationId"],
+        targetRoleArn=other_role)
+
+    for call in (
+        lambda: eks.create_pod_identity_association(
+            clusterName=cluster, namespace="default", serviceAccount="no-pass", roleArn=other_role),
+        lambda: eks.update_pod_identity_association(
+            clusterName=cluster, associationId=made["associationId"], roleArn=other_role),
+    ):
+        with pytest.raises(botocore.exceptions.ClientError) as denied:
+            call()
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert "iam:PassRole" in denied.value.response["Error"]["Message"]
