@@ -6,8 +6,8 @@
 #
 # Starts `podid dev` (control plane + its own agent, used only for the node key), creates a role
 # and an association for default/bench-sa, then runs a *standalone* agent on 127.0.0.1 — the
-# `podid-agent` binary built with the `release-agent` profile and a static glibc (docs/agent.md),
-# or whatever PODID_AGENT_CMD says
+# `podid-agent` binary built with the `release-agent` profile, a static glibc and its start-up
+# functions ordered first (docs/agent.md), or whatever PODID_AGENT_CMD says
 # (e.g. PODID_AGENT_CMD="target/release/podid agent" for the all-in-one binary) — with the
 # per-listener rate limit raised out of the way (--rate-limit/--rate-limit-burst 100000000) so
 # that the agent's own speed is measured, not the limiter. Everything listens on loopback only
@@ -33,6 +33,8 @@ WRK_SECONDS=${WRK_SECONDS:-15}
 MAX_LOAD=${MAX_LOAD:-1.5}
 LOAD_WAIT_SECONDS=${LOAD_WAIT_SECONDS:-900}
 RATE=100000000
+ORDER_FILE=$ROOT/crates/podid-agent-cli/startup.order
+ORDER_FLAG="-C link-arg=-Wl,--symbol-ordering-file=$ORDER_FILE"
 
 WORK=$(mktemp -d /tmp/podid-agent-bench.XXXXXX)
 chmod 755 "$WORK" # nginx workers (www-data) read $WORK/www
@@ -64,9 +66,10 @@ wait_load() {
 
 log "build (release; the agent with the release-agent profile)"
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  (cd "$ROOT" && cargo build --release --bin podid)
-  # The agent as a DaemonSet image would ship it: size profile, glibc linked statically.
-  (cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' \
+  [[ $STEP == idle ]] || (cd "$ROOT" && cargo build --release --bin podid)
+  # The agent as a DaemonSet image would ship it: size profile, glibc linked statically, the
+  # functions run from start to idle placed together (bench/agent/startup-order.sh).
+  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static $ORDER_FLAG" \
     cargo build --profile release-agent -p podid-agent-cli --target x86_64-unknown-linux-gnu)
   [[ $STEP == idle ]] ||
     (cd "$ROOT/bench/agent" && CARGO_TARGET_DIR="$ROOT/bench/agent/target" cargo build --release)
@@ -103,6 +106,12 @@ step_idle() {
   done
   local file=${AGENT_CMD[0]}
   echo "binary: $(stat -c %s "$file") bytes ($file)"
+  # A stale ordering file (new dependency versions or toolchain) names functions that are gone.
+  local listed present
+  listed=$(grep -v '^#' "$ORDER_FILE" | LC_ALL=C sort -u)
+  present=$({ nm --defined-only "$file" 2>/dev/null || true; } | awk '{ print $3 }' | LC_ALL=C sort -u |
+    LC_ALL=C comm -12 - <(echo "$listed") | wc -l)
+  echo "startup.order: $present of $(wc -l <<<"$listed") listed functions are in the binary"
   size -A "$file" | awk '$1 == ".text" || $1 == ".rodata" || $1 == ".eh_frame" || $1 == ".gcc_except_table" { printf "  %-18s %9d\n", $1, $2 }'
 }
 if [[ $STEP == idle ]]; then
