@@ -28,14 +28,22 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving {}", args.data_dir.display()))?;
     create_private_dir(&dir)?;
     let signer = load_signer(&dir).await?;
-    let mut config = ServerConfig::dev(&dir, args.listen);
     if args.max_credential_duration.is_some_and(|d| d.is_zero()) {
         crate::usage!("--max-credential-duration must be greater than zero");
     }
+    let issuing = server::IssuingConfig::from_args(
+        &args.issuing,
+        "us-east-1",
+        false,
+        args.max_credential_duration,
+    )?;
+    let sts_endpoint = args.issuing.sts_endpoint.clone();
+    let mut config = ServerConfig::dev(&dir, args.listen, issuing);
     config.service.max_credential_duration = args.max_credential_duration;
+    config.service.sts_session_sharing = args.issuing.sts_session_sharing;
     let region = config.service.region.clone();
-    let account_id = config.service.account_id.clone();
     let started = server::start(config).await?;
+    let account_id = started.account_id.clone();
     let endpoint = format!("http://{}", reachable(started.server.local_addr()));
 
     // One signal stops both the server and the agent.
@@ -82,13 +90,17 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         })
     };
 
-    let env = dev_env(
+    let mut env = dev_env(
         &dir,
         &endpoint,
         &region,
         &credentials,
         Some(agent_info.url.as_str()),
     );
+    // `sts` mode: `podid exec` points the pod's STS calls at the upstream STS.
+    if let Some(sts) = &sts_endpoint {
+        env.set("PODID_STS_ENDPOINT", sts);
+    }
     let env_path = dir.join(DEV_ENV_FILE);
     env.write(&env_path)?;
     let podid = Invocation::detect();

@@ -35,6 +35,9 @@ pub struct ServiceConfig {
     pub audit_retention: std::time::Duration,
     /// Also append audit events as JSON lines to this file.
     pub audit_file: Option<std::path::PathBuf>,
+    /// `sts` mode: pods of an association without session tags share one upstream session per
+    /// refresh window (an association's `podid.dev/session-sharing` tag overrides this).
+    pub sts_session_sharing: bool,
 }
 
 impl ServiceConfig {
@@ -48,6 +51,7 @@ impl ServiceConfig {
             max_credential_duration: None,
             audit_retention: std::time::Duration::from_secs(90 * 24 * 3600),
             audit_file: None,
+            sts_session_sharing: false,
         }
     }
 
