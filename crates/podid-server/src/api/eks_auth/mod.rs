@@ -549,3 +549,81 @@ fn upstream_error(e: UpstreamError) -> RestJsonError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(e: UpstreamError) -> (String, u16, String) {
+        let aws = upstream_error(e).into_aws();
+        (aws.code.into_owned(), aws.status.as_u16(), aws.message)
+    }
+
+    #[test]
+    fn upstream_failures_become_eks_auth_errors() {
+        let id = || Some("rid".to_owned());
+        assert_eq!(
+            wire(UpstreamError::AccessDenied {
+                message: "User: arn:aws:iam::1:user/podid is not authorized".into(),
+                request_id: id(),
+            }),
+            (
+                "AccessDeniedException".into(),
+                400,
+                "User: arn:aws:iam::1:user/podid is not authorized".into()
+            )
+        );
+        assert_eq!(
+            wire(UpstreamError::Refused {
+                code: "ValidationError".into(),
+                message: "bad".into(),
+                request_id: id(),
+            }),
+            (
+                "AccessDeniedException".into(),
+                400,
+                "ValidationError: bad".into()
+            )
+        );
+        for throttled in [
+            UpstreamError::RateLimited,
+            UpstreamError::Throttled {
+                message: "Rate exceeded".into(),
+                request_id: id(),
+            },
+        ] {
+            assert_eq!(wire(throttled).0, "ThrottlingException");
+        }
+        assert_eq!(
+            wire(UpstreamError::RateLimited).1,
+            429,
+            "the agent retries 429s"
+        );
+        let down = wire(UpstreamError::Unavailable {
+            reason: "timed out".into(),
+            request_id: None,
+        });
+        assert_eq!(
+            (down.0.as_str(), down.1),
+            ("ServiceUnavailableException", 503)
+        );
+        let malformed = wire(UpstreamError::Malformed {
+            reason: "no Credentials".into(),
+            request_id: id(),
+        });
+        assert_eq!(
+            (malformed.0.as_str(), malformed.1),
+            ("InternalServerException", 500)
+        );
+        // The detail of a malformed answer stays in the log.
+        assert!(!malformed.2.contains("Credentials"));
+        let large = wire(UpstreamError::PackedPolicyTooLarge {
+            message: "98%".into(),
+            request_id: id(),
+        });
+        assert_eq!(
+            (large.0.as_str(), large.1),
+            ("InvalidRequestException", 400)
+        );
+    }
+}
