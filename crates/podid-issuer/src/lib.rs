@@ -1,4 +1,5 @@
-//! Mints and opens local-mode temporary credentials.
+//! Credential issuers: local mode's sealed temporary credentials, and the `sts` mode's
+//! upstream `AssumeRole` ([`sts`]).
 //!
 //! Owns: the access key id and secret generator, the [`SessionClaims`] a
 //! credential carries, the AES-256-GCM [`KeyRing`] (generation, rotation,
@@ -6,7 +7,10 @@
 //! ([`seal`] / [`open`]), plus [`LocalIssuer`], which ties them together
 //! behind a lock that rotation never holds while verifiers wait.
 //!
-//! Does not own: HTTP, IAM policy evaluation, role lookup, storage (the ring
+//! [`sts`] owns the upstream STS client (aws-sdk-sts over aws-config's default chain) and the
+//! quota protections in front of it: single flight, reuse, the per-account token bucket.
+//!
+//! Does not own: serving HTTP, IAM policy evaluation, role lookup, storage (the ring
 //! goes in and out as bytes; the server persists it) or wire errors: the
 //! server maps [`OpenError`] to STS's `InvalidClientTokenId` /
 //! `ExpiredToken` and [`Error`] to its own responses.
@@ -17,6 +21,7 @@ mod credentials;
 mod issuer;
 mod keyring;
 mod persist;
+pub mod sts;
 #[cfg(test)]
 mod test_support;
 mod token;

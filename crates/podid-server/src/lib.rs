@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use podid_store::Backend;
+use prometheus_client::registry::Registry as MetricsRegistry;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -48,7 +49,7 @@ pub use edge::admin_key::{AdminKey, AdminKeyError};
 pub use edge::listener::{TlsError, tls_acceptor};
 
 use crate::api::ApiState;
-use crate::domain::assume::LocalAuthority;
+use crate::domain::assume::{Issuer, LocalAuthority, StsAuthority};
 use crate::domain::audit::Audit;
 use crate::domain::credentials::ServerCredentials;
 use crate::domain::iam::{Iam, IamIndex};
@@ -66,6 +67,32 @@ pub struct ServerOptions {
     pub backend: Backend,
     /// The bootstrap administrator key (becomes IAM user `podid-admin` with AdministratorAccess).
     pub admin_key: AdminKey,
+    /// Who issues Pod Identity credentials.
+    pub issuing: IssuingMode,
+}
+
+/// The issuing mode: podid as the IAM/STS authority, or upstream STS.
+#[derive(Debug, Clone)]
+pub enum IssuingMode {
+    /// podid mints sealed temporary credentials for roles in its own IAM.
+    Local,
+    /// Upstream STS `AssumeRole` for each request, behind the quota protections of
+    /// [`podid_issuer::sts::StsIssuer`].
+    Sts {
+        issuer: Arc<podid_issuer::sts::StsIssuer>,
+        /// `DurationSeconds` of the association role's session.
+        duration: std::time::Duration,
+    },
+}
+
+impl IssuingMode {
+    /// `local` or `sts`, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Sts { .. } => "sts",
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -140,13 +167,31 @@ impl BoundServer {
             region: service.region.clone(),
             signing_keys: SigningKeyCache::default(),
         });
+        let (issuer, metrics): (Arc<dyn Issuer>, Option<Arc<MetricsRegistry>>) =
+            match options.issuing {
+                IssuingMode::Local => (
+                    Arc::new(LocalAuthority {
+                        iam: iam.clone(),
+                        issuer: local_issuer,
+                        account_id: service.account_id.clone(),
+                        max_credential_duration: service.max_credential_duration,
+                    }),
+                    None,
+                ),
+                IssuingMode::Sts { issuer, duration } => {
+                    let mut metrics = MetricsRegistry::with_prefix("podid_sts");
+                    issuer.metrics().register(&mut metrics);
+                    (
+                        Arc::new(StsAuthority {
+                            sts: issuer,
+                            duration,
+                        }),
+                        Some(Arc::new(metrics)),
+                    )
+                }
+            };
         let state = Arc::new(ApiState {
-            issuer: Arc::new(LocalAuthority {
-                iam: iam.clone(),
-                issuer: local_issuer,
-                account_id: service.account_id.clone(),
-                max_credential_duration: service.max_credential_duration,
-            }),
+            issuer,
             store: StoreHandle::new(store, follower),
             registry,
             iam,
@@ -178,7 +223,7 @@ impl BoundServer {
         })?;
         Ok(Self {
             listener,
-            router: edge::router(state, authenticator),
+            router: edge::router(state, authenticator, metrics),
             tls: options.tls,
             local_addr,
         })

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use podid_aws::sigv4::{SigningCredentials, sign_request};
-use podid_server::{AdminKey, BoundServer, ServerOptions, ServiceConfig};
+use podid_server::{AdminKey, BoundServer, IssuingMode, ServerOptions, ServiceConfig};
 use podid_token::{DevSigner, MintRequest};
 use serde_json::{Value, json};
 
@@ -47,6 +47,7 @@ async fn start_with(service: ServiceConfig) -> Running {
         service,
         backend,
         admin_key: key,
+        issuing: IssuingMode::Local,
     })
     .await
     .unwrap();

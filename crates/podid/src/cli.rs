@@ -104,9 +104,10 @@ pub(crate) struct ServerArgs {
     /// AWS region podid answers as.
     #[arg(long, env = "PODID_REGION", default_value = "us-east-1")]
     pub(crate) region: String,
-    /// 12-digit AWS account id podid answers as.
-    #[arg(long, env = "PODID_ACCOUNT_ID", default_value = "000000000000")]
-    pub(crate) account_id: String,
+    /// 12-digit AWS account id podid answers as (default: 000000000000; with --issuer sts, the
+    /// account of podid's own credentials, from STS GetCallerIdentity at startup).
+    #[arg(long, env = "PODID_ACCOUNT_ID")]
+    pub(crate) account_id: Option<String>,
     /// Administrator key file (default: <data-dir>/admin-credentials, created if absent).
     #[arg(long, env = "PODID_ADMIN_ACCESS_KEY_FILE")]
     pub(crate) admin_access_key_file: Option<PathBuf>,
@@ -138,6 +139,53 @@ pub(crate) struct ServerArgs {
         value_delimiter = ','
     )]
     pub(crate) jwks_allow_networks: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub(crate) issuing: IssuingArgs,
+}
+
+/// Who issues Pod Identity credentials: podid itself (`local`), or upstream STS (`sts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IssuerKind {
+    /// podid is the IAM and STS authority: roles in its own IAM, sealed temporary credentials.
+    Local,
+    /// Real role sessions: AssumeRole at an STS endpoint with podid's own AWS credentials
+    /// (the standard AWS chain: env, shared files, web identity, container, instance metadata).
+    Sts,
+}
+
+/// The issuing mode and the `sts` mode's settings (docs/sts-mode.md).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IssuingArgs {
+    /// Issuing mode: local (podid is the IAM/STS authority) or sts (AssumeRole upstream).
+    #[arg(long, env = "PODID_ISSUER", value_enum, default_value = "local")]
+    pub(crate) issuer: IssuerKind,
+    /// sts: the STS endpoint (default: AWS STS of --sts-region).
+    #[arg(long, env = "PODID_STS_ENDPOINT")]
+    pub(crate) sts_endpoint: Option<String>,
+    /// sts: the STS signing region (default: --region).
+    #[arg(long, env = "PODID_STS_REGION")]
+    pub(crate) sts_region: Option<String>,
+    /// sts: session lifetime (DurationSeconds), 15m to 12h; over 1h needs long-term source
+    /// credentials (an IAM user's key), as STS caps role chains at 1h.
+    #[arg(long, env = "PODID_STS_DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub(crate) sts_duration: Duration,
+    /// sts: sessions are reused while more than this of their lifetime remains (default: half
+    /// of --sts-duration).
+    #[arg(long, env = "PODID_STS_REFRESH_MARGIN", value_parser = parse_duration)]
+    pub(crate) sts_refresh_margin: Option<Duration>,
+    /// sts: AssumeRole calls per second per account (STS allows about 600).
+    #[arg(long, env = "PODID_STS_RATE_LIMIT", default_value = "500")]
+    pub(crate) sts_rate_limit: NonZeroU32,
+    /// sts: calls allowed at once after a quiet period (default: --sts-rate-limit).
+    #[arg(long, env = "PODID_STS_BURST")]
+    pub(crate) sts_burst: Option<NonZeroU32>,
+    /// sts: longest a call queues for the rate limit before ThrottlingException.
+    #[arg(long, env = "PODID_STS_MAX_QUEUE_WAIT", default_value = "2s", value_parser = parse_duration)]
+    pub(crate) sts_max_queue_wait: Duration,
+    /// sts: pods of an association with session tags disabled share one session per refresh
+    /// window (an association tag podid.dev/session-sharing=true|false overrides this).
+    #[arg(long, env = "PODID_STS_SESSION_SHARING")]
+    pub(crate) sts_session_sharing: bool,
 }
 
 /// `podid webhook`: the reference webhook's container-credentials flags where it has them.
@@ -240,6 +288,8 @@ pub(crate) struct DevArgs {
     /// Cap on issued credentials' lifetime, e.g. 90s (to watch SDKs refresh).
     #[arg(long, env = "PODID_MAX_CREDENTIAL_DURATION", value_parser = parse_duration)]
     pub(crate) max_credential_duration: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) issuing: IssuingArgs,
 }
 
 /// How the admin commands reach and authenticate to a server.

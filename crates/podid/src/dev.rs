@@ -28,14 +28,22 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("resolving {}", args.data_dir.display()))?;
     create_private_dir(&dir)?;
     let signer = load_signer(&dir).await?;
-    let mut config = ServerConfig::dev(&dir, args.listen);
     if args.max_credential_duration.is_some_and(|d| d.is_zero()) {
         crate::usage!("--max-credential-duration must be greater than zero");
     }
+    let issuing = server::IssuingConfig::from_args(
+        &args.issuing,
+        "us-east-1",
+        false,
+        args.max_credential_duration,
+    )?;
+    let sts_endpoint = args.issuing.sts_endpoint.clone();
+    let mut config = ServerConfig::dev(&dir, args.listen, issuing);
     config.service.max_credential_duration = args.max_credential_duration;
+    config.service.sts_session_sharing = args.issuing.sts_session_sharing;
     let region = config.service.region.clone();
-    let account_id = config.service.account_id.clone();
     let started = server::start(config).await?;
+    let account_id = started.account_id.clone();
     let endpoint = format!("http://{}", reachable(started.server.local_addr()));
 
     // One signal stops both the server and the agent.
@@ -82,17 +90,31 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
         })
     };
 
-    let env = dev_env(
+    let mut env = dev_env(
         &dir,
         &endpoint,
         &region,
         &credentials,
         Some(agent_info.url.as_str()),
     );
+    // `sts` mode: `podid exec` points the pod's STS calls at the upstream STS.
+    if let Some(sts) = &sts_endpoint {
+        env.set("PODID_STS_ENDPOINT", sts);
+    }
     let env_path = dir.join(DEV_ENV_FILE);
     env.write(&env_path)?;
     let podid = Invocation::detect();
-    println!("{}", summary(&dir, &endpoint, Some(&agent_info), &podid));
+    let roles = match &args.issuing.issuer {
+        crate::cli::IssuerKind::Local => Roles::Local,
+        crate::cli::IssuerKind::Sts => Roles::Upstream {
+            account_id: account_id.clone(),
+            sts_endpoint: sts_endpoint.clone(),
+        },
+    };
+    println!(
+        "{}",
+        summary(&dir, &endpoint, Some(&agent_info), &podid, &roles)
+    );
     serving.await.context("the server task failed")?;
     agent_serving
         .await
@@ -241,9 +263,57 @@ impl Invocation {
     }
 }
 
-fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>, podid: &Invocation) -> String {
+/// Where the next steps' role lives: in podid's own IAM, or upstream (`--issuer sts`).
+enum Roles {
+    Local,
+    Upstream {
+        account_id: String,
+        sts_endpoint: Option<String>,
+    },
+}
+
+impl Roles {
+    /// The next steps that make role `my-app-role` and associate it.
+    fn steps(&self) -> String {
+        let (account, create) = match self {
+            Self::Local => {
+                let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
+                (
+                    "000000000000".to_owned(),
+                    format!(
+                        "  aws iam create-role --role-name my-app-role --assume-role-policy-document '{trust}'\n"
+                    ),
+                )
+            }
+            Self::Upstream {
+                account_id,
+                sts_endpoint,
+            } => (
+                account_id.clone(),
+                format!(
+                    "  # sts mode: create role my-app-role in account {account_id}{at}, trusting podid's own\n\
+                     \x20 # principal with sts:AssumeRole and sts:TagSession (docs/sts-mode.md), with that account's credentials\n",
+                    at = sts_endpoint
+                        .as_deref()
+                        .map(|e| format!(" (at {e})"))
+                        .unwrap_or_default(),
+                ),
+            ),
+        };
+        format!(
+            "{create}  aws eks create-pod-identity-association --cluster-name {DEV_CLUSTER} --namespace default --service-account my-app --role-arn arn:aws:iam::{account}:role/my-app-role\n"
+        )
+    }
+}
+
+fn summary(
+    dir: &Path,
+    endpoint: &str,
+    agent: Option<&AgentInfo>,
+    podid: &Invocation,
+    roles: &Roles,
+) -> String {
     let file = |name: &str| -> PathBuf { dir.join(name) };
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#;
     let agent = match agent {
         Some(a) => format!(
             "  node agent          {}/v1/credentials  (probe http://{}/healthz, metrics http://{}/metrics)\n\
@@ -268,8 +338,7 @@ fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>, podid: &Invoca
          Next, in another shell:\n\n\
          \x20 source {}\n\
          \x20 aws eks list-pod-identity-associations --cluster-name {DEV_CLUSTER}\n\
-         \x20 aws iam create-role --role-name my-app-role --assume-role-policy-document '{trust}'\n\
-         \x20 aws eks create-pod-identity-association --cluster-name {DEV_CLUSTER} --namespace default --service-account my-app --role-arn arn:aws:iam::000000000000:role/my-app-role\n\
+         {roles}\
          \x20 {podid} token --namespace default --service-account my-app\n\
          \x20 {podid} exec --namespace default --service-account my-app -- aws sts get-caller-identity\n\
          {install}\n\
@@ -281,6 +350,7 @@ fn summary(dir: &Path, endpoint: &str, agent: Option<&AgentInfo>, podid: &Invoca
         shell_quote(&file(DEV_ENV_FILE).display().to_string()),
         dir.display(),
         podid = podid.command,
+        roles = roles.steps(),
         install = if podid.on_path {
             ""
         } else {
@@ -328,7 +398,13 @@ mod tests {
         let found = Invocation::for_exe(Some(&exe), None);
         assert!(!found.on_path);
 
-        let text = summary(Path::new("/d"), "http://127.0.0.1:1", None, &found);
+        let text = summary(
+            Path::new("/d"),
+            "http://127.0.0.1:1",
+            None,
+            &found,
+            &Roles::Local,
+        );
         assert!(
             text.contains(&format!("  {quoted} exec --namespace default")),
             "{text}"
@@ -338,12 +414,50 @@ mod tests {
             command: "podid".to_owned(),
             on_path: true,
         };
-        let text = summary(Path::new("/d"), "http://127.0.0.1:1", None, &on_path);
+        let text = summary(
+            Path::new("/d"),
+            "http://127.0.0.1:1",
+            None,
+            &on_path,
+            &Roles::Local,
+        );
         assert!(
             text.contains("\n  podid token --namespace default"),
             "{text}"
         );
         assert!(!text.contains("cargo install"), "{text}");
+        assert!(
+            text.contains("\n  aws iam create-role --role-name my-app-role"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--role-arn arn:aws:iam::000000000000:role/my-app-role\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn sts_mode_next_steps_name_the_upstream_account() {
+        let podid = Invocation {
+            command: "podid".to_owned(),
+            on_path: true,
+        };
+        let roles = Roles::Upstream {
+            account_id: "123456789012".to_owned(),
+            sts_endpoint: Some("http://127.0.0.1:5000".to_owned()),
+        };
+        let text = summary(Path::new("/d"), "http://127.0.0.1:1", None, &podid, &roles);
+        assert!(!text.contains("aws iam create-role"), "{text}");
+        assert!(
+            text.contains(
+                "create role my-app-role in account 123456789012 (at http://127.0.0.1:5000)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("--role-arn arn:aws:iam::123456789012:role/my-app-role\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -60,9 +60,11 @@ pub(crate) async fn run(args: ExecArgs) -> anyhow::Result<Exit> {
             dev_env_path.display()
         );
     };
+    // STS for the pod: podid in local mode; the upstream STS when `podid dev` runs in `sts` mode.
     let endpoint = args
         .endpoint
         .clone()
+        .or_else(|| dev_env.get("PODID_STS_ENDPOINT").map(str::to_owned))
         .or_else(|| dev_env.get("PODID_ENDPOINT").map(str::to_owned))
         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
     let region = dev_env.get("AWS_REGION").unwrap_or("us-east-1").to_owned();

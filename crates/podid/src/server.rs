@@ -6,15 +6,26 @@ use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context as _;
 use podid_agent_cli::os::{create_private_dir, shutdown_signal};
-use podid_server::{AdminKey, BoundServer, ServerOptions, ServiceConfig};
+use podid_issuer::sts::{SdkUpstream, SourceKind, StsIssuer, StsLimits, UpstreamConfig};
+use podid_server::{AdminKey, BoundServer, IssuingMode, ServerOptions, ServiceConfig};
 
-use crate::cli::ServerArgs;
+use crate::cli::{IssuerKind, IssuingArgs, ServerArgs};
 use crate::usage;
 
 /// Longest region name accepted (the longest real one, `ap-southeast-5`-style, is ~15 bytes).
 const MAX_REGION_LEN: usize = 32;
+/// The account local mode answers as unless told otherwise.
+const LOCAL_ACCOUNT: &str = "000000000000";
+/// STS `DurationSeconds` bounds (`roleDurationSecondsType`).
+const STS_MIN_DURATION: Duration = Duration::from_secs(900);
+const STS_MAX_DURATION: Duration = Duration::from_secs(43_200);
+/// STS caps a session assumed with temporary credentials (a role chain) at one hour.
+const STS_MAX_CHAINED: Duration = Duration::from_secs(3600);
 
 /// The validated server configuration: built once, before any port is bound.
 #[derive(Debug)]
@@ -27,6 +38,79 @@ pub(crate) struct ServerConfig {
     /// created on first start.
     pub(crate) admin_key_file: Option<PathBuf>,
     pub(crate) service: ServiceConfig,
+    pub(crate) issuing: IssuingConfig,
+}
+
+/// The validated issuing mode.
+#[derive(Debug, Clone)]
+pub(crate) enum IssuingConfig {
+    Local,
+    Sts(StsConfig),
+}
+
+/// `sts` mode settings; the account comes from GetCallerIdentity unless `--account-id` named it.
+#[derive(Debug, Clone)]
+pub(crate) struct StsConfig {
+    pub(crate) upstream: UpstreamConfig,
+    pub(crate) duration: Duration,
+    pub(crate) limits: StsLimits,
+    pub(crate) account_given: bool,
+}
+
+impl IssuingConfig {
+    /// Applies the `sts` flags' rules; `--sts-endpoint`/`--sts-region` without `--issuer sts`
+    /// are refused.
+    pub(crate) fn from_args(
+        args: &IssuingArgs,
+        region: &str,
+        account_given: bool,
+        max_credential_duration: Option<Duration>,
+    ) -> anyhow::Result<Self> {
+        if args.issuer == IssuerKind::Local {
+            if args.sts_endpoint.is_some() || args.sts_region.is_some() {
+                usage!("--sts-endpoint and --sts-region need --issuer sts");
+            }
+            return Ok(Self::Local);
+        }
+        if let Some(endpoint) = &args.sts_endpoint {
+            let ok = endpoint.parse::<http::Uri>().is_ok_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            });
+            if !ok {
+                usage!("--sts-endpoint {endpoint:?} is not an http(s) URL");
+            }
+        }
+        let sts_region = args.sts_region.clone().unwrap_or_else(|| region.to_owned());
+        if args.sts_region.is_some() && validate_region(&sts_region).is_err() {
+            usage!("--sts-region {sts_region:?} is not a region name like us-east-1");
+        }
+        let duration = match max_credential_duration {
+            Some(cap) => args.sts_duration.min(cap),
+            None => args.sts_duration,
+        };
+        if duration < STS_MIN_DURATION || duration > STS_MAX_DURATION {
+            usage!(
+                "--sts-duration (after --max-credential-duration) must be between 15m and 12h: STS's DurationSeconds range"
+            );
+        }
+        if duration.subsec_nanos() != 0 {
+            usage!("--sts-duration must be whole seconds");
+        }
+        let refresh_margin = args.sts_refresh_margin.unwrap_or(duration / 2);
+        if refresh_margin >= duration {
+            usage!("--sts-refresh-margin must be shorter than --sts-duration");
+        }
+        let mut limits = StsLimits::new(refresh_margin);
+        limits.rate_per_sec = args.sts_rate_limit.get();
+        limits.burst = args.sts_burst.unwrap_or(args.sts_rate_limit).get();
+        limits.max_queue_wait = args.sts_max_queue_wait;
+        Ok(Self::Sts(StsConfig {
+            upstream: UpstreamConfig::new(args.sts_endpoint.clone(), sts_region),
+            duration,
+            limits,
+            account_given,
+        }))
+    }
 }
 
 /// A bound server and the administrator key it accepts.
@@ -34,13 +118,17 @@ pub(crate) struct ServerConfig {
 pub(crate) struct Started {
     pub(crate) server: BoundServer,
     pub(crate) admin_key: AdminKey,
+    /// The account podid answers as (in `sts` mode possibly learned from upstream).
+    pub(crate) account_id: String,
 }
 
 impl ServerConfig {
     /// Applies the cross-field rules and defaults; every refusal is a usage error (exit 64).
     pub(crate) fn from_args(args: ServerArgs) -> anyhow::Result<Self> {
         validate_region(&args.region)?;
-        validate_account_id(&args.account_id)?;
+        let account_given = args.account_id.is_some();
+        let account_id = args.account_id.unwrap_or_else(|| LOCAL_ACCOUNT.to_owned());
+        validate_account_id(&account_id)?;
         let store = match args.store {
             Some(s) => s,
             None => format!("sqlite:{}", args.data_dir.join("podid.db").display()),
@@ -57,7 +145,13 @@ impl ServerConfig {
             (None, None) => None,
             _ => usage!("--tls-cert and --tls-key must be given together"),
         };
-        let mut service = ServiceConfig::new(args.region, args.account_id);
+        let issuing = IssuingConfig::from_args(
+            &args.issuing,
+            &args.region,
+            account_given,
+            args.max_credential_duration,
+        )?;
+        let mut service = ServiceConfig::new(args.region, account_id);
         service.max_associations_per_cluster =
             usize::try_from(args.max_associations_per_cluster.get()).unwrap_or(usize::MAX);
         service.max_credential_duration = args.max_credential_duration;
@@ -67,6 +161,7 @@ impl ServerConfig {
             allow_http: args.jwks_allow_http,
             allowed_networks: args.jwks_allow_networks,
         };
+        service.sts_session_sharing = args.issuing.sts_session_sharing;
         Ok(Self {
             listen: args.listen,
             tls,
@@ -74,18 +169,21 @@ impl ServerConfig {
             data_dir: args.data_dir,
             admin_key_file: args.admin_access_key_file,
             service,
+            issuing,
         })
     }
 
-    /// The `podid dev` configuration: everything under `data_dir`, default region and account.
-    pub(crate) fn dev(data_dir: &Path, listen: SocketAddr) -> Self {
+    /// The `podid dev` configuration: everything under `data_dir`, default region and account
+    /// (in `sts` mode, the account of the source credentials).
+    pub(crate) fn dev(data_dir: &Path, listen: SocketAddr, issuing: IssuingConfig) -> Self {
         Self {
             listen,
             tls: None,
             store: format!("sqlite:{}", data_dir.join("podid.db").display()),
             data_dir: data_dir.to_owned(),
             admin_key_file: None,
-            service: ServiceConfig::new("us-east-1", "000000000000"),
+            service: ServiceConfig::new("us-east-1", LOCAL_ACCOUNT),
+            issuing,
         }
     }
 
@@ -102,8 +200,10 @@ pub(crate) async fn run(args: Box<ServerArgs>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the store, loads (or creates) the admin key, builds TLS and binds the listener.
-pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
+/// Opens the store, loads (or creates) the admin key, builds TLS and binds the listener. In
+/// `sts` mode it first loads podid's own AWS credentials and learns the account.
+pub(crate) async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
+    let issuing = issuing_mode(&mut config).await?;
     let tls = match &config.tls {
         Some((cert, key)) => match podid_server::tls_acceptor(cert, key) {
             Ok(acceptor) => Some(acceptor),
@@ -124,20 +224,75 @@ pub(crate) async fn start(config: ServerConfig) -> anyhow::Result<Started> {
         store = %config.store,
         region = %config.service.region,
         account_id = %config.service.account_id,
+        issuer = issuing.name(),
         admin_access_key_id = %admin_key.access_key_id,
         "starting podid server"
     );
+    let account_id = config.service.account_id.clone();
     let options = ServerOptions {
         listen: config.listen,
         tls,
         service: config.service,
         backend,
         admin_key: admin_key.clone(),
+        issuing,
     };
     let server = BoundServer::bind(options)
         .await
         .context("starting the server")?;
-    Ok(Started { server, admin_key })
+    Ok(Started {
+        server,
+        admin_key,
+        account_id,
+    })
+}
+
+/// Builds the issuing mode. `sts`: resolves podid's own credentials (refusing a duration over
+/// an hour when they are temporary), and takes the account from GetCallerIdentity unless
+/// `--account-id` named it.
+async fn issuing_mode(config: &mut ServerConfig) -> anyhow::Result<IssuingMode> {
+    let IssuingConfig::Sts(sts) = &config.issuing else {
+        return Ok(IssuingMode::Local);
+    };
+    let upstream = SdkUpstream::load(&sts.upstream, None).await;
+    let source = upstream.source_kind().await.map_err(|e| {
+        anyhow::anyhow!("--issuer sts: podid's own AWS credentials (the default chain): {e}")
+    })?;
+    if source == SourceKind::Temporary && sts.duration > STS_MAX_CHAINED {
+        usage!(
+            "--sts-duration over 1h needs long-term source credentials: podid's own are temporary, which makes every AssumeRole a role chain (STS allows at most 1h)"
+        );
+    }
+    if !sts.account_given {
+        let (account, arn) = upstream.caller_identity().await.context(
+            "--issuer sts: GetCallerIdentity of podid's own credentials (or pass --account-id)",
+        )?;
+        validate_account_id(&account)?;
+        tracing::info!(%arn, %account, "upstream STS identity");
+        config.service.account_id = account;
+    }
+    tracing::info!(
+        sts_endpoint = sts.upstream.endpoint.as_deref().unwrap_or("AWS STS (regional)"),
+        sts_region = %sts.upstream.region,
+        duration_secs = sts.duration.as_secs(),
+        refresh_margin_secs = sts.limits.refresh_margin.as_secs(),
+        rate_limit = sts.limits.rate_per_sec,
+        source_credentials = match source {
+            SourceKind::LongTerm => "long-term",
+            SourceKind::Temporary => "temporary",
+        },
+        session_sharing = config.service.sts_session_sharing,
+        "issuing credentials with upstream STS AssumeRole"
+    );
+    let issuer = StsIssuer::new(
+        Arc::new(upstream),
+        config.service.account_id.clone(),
+        &sts.limits,
+    );
+    Ok(IssuingMode::Sts {
+        issuer: Arc::new(issuer),
+        duration: sts.duration,
+    })
 }
 
 fn load_admin_key(config: &ServerConfig) -> anyhow::Result<AdminKey> {
@@ -231,6 +386,55 @@ mod tests {
         assert!(is_usage(config(&["--store", "etcd:http://x"])));
         assert!(is_usage(config(&["--store", "sqlite:"])));
         assert!(is_usage(config(&["--audit-retention", "0s"])));
+    }
+
+    #[test]
+    fn sts_flags_are_checked_before_anything_starts() {
+        let sts = ["--issuer", "sts", "--sts-endpoint", "http://127.0.0.1:5000"];
+        assert!(is_usage(config(&[
+            "--sts-endpoint",
+            "http://127.0.0.1:5000"
+        ])));
+        assert!(is_usage(config(&[
+            "--issuer",
+            "sts",
+            "--sts-endpoint",
+            "ftp://x"
+        ])));
+        assert!(is_usage(config(
+            &[&sts[..], &["--sts-duration", "10m"]].concat()
+        )));
+        assert!(is_usage(config(
+            &[&sts[..], &["--sts-duration", "13h"]].concat()
+        )));
+        assert!(is_usage(config(
+            &[&sts[..], &["--sts-refresh-margin", "1h"]].concat()
+        )));
+        assert!(is_usage(config(
+            &[&sts[..], &["--sts-region", "Nowhere"]].concat()
+        )));
+        // --max-credential-duration caps the session, and must leave STS's 15 minutes.
+        assert!(is_usage(config(
+            &[&sts[..], &["--max-credential-duration", "5m"]].concat()
+        )));
+        let c = config(&[&sts[..], &["--max-credential-duration", "20m"]].concat()).unwrap();
+        let IssuingConfig::Sts(s) = c.issuing else {
+            panic!("not sts")
+        };
+        assert_eq!(s.duration, Duration::from_secs(1200));
+        assert_eq!(s.limits.refresh_margin, Duration::from_secs(600));
+        assert_eq!((s.limits.rate_per_sec, s.limits.burst), (500, 500));
+        assert_eq!(s.upstream.region, "us-east-1");
+        assert!(!s.account_given);
+        let c = config(&[&sts[..], &["--account-id", "123456789012"]].concat()).unwrap();
+        assert!(matches!(
+            c.issuing,
+            IssuingConfig::Sts(StsConfig {
+                account_given: true,
+                ..
+            })
+        ));
+        assert!(matches!(config(&[]).unwrap().issuing, IssuingConfig::Local));
     }
 
     #[test]

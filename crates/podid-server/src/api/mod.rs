@@ -38,6 +38,9 @@ pub struct ServiceConfig {
     /// Where `jwksUri` fetches may go (https only, no loopback, link-local or metadata
     /// addresses, by default).
     pub jwks_egress: podid_token::EgressPolicy,
+    /// `sts` mode: pods of an association without session tags share one upstream session per
+    /// refresh window (an association's `podid.dev/session-sharing` tag overrides this).
+    pub sts_session_sharing: bool,
 }
 
 impl ServiceConfig {
@@ -52,6 +55,7 @@ impl ServiceConfig {
             audit_retention: std::time::Duration::from_secs(90 * 24 * 3600),
             audit_file: None,
             jwks_egress: podid_token::EgressPolicy::default(),
+            sts_session_sharing: false,
         }
     }
 

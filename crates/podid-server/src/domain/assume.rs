@@ -5,20 +5,26 @@
 //! [`Issuer`] is the seam between podid and whoever is the IAM authority. [`LocalAuthority`]
 //! (local mode) is that authority itself: it finds the role in the local IAM index, checks the
 //! caller's identity policies and the role's trust policy, applies the lifetime rules, and seals
-//! a stateless session token. A second mode (real STS) implements the same trait by calling
-//! `AssumeRole` upstream, where AWS makes the same checks.
+//! a stateless session token. [`StsAuthority`] (`sts` mode, in `upstream`) implements the same
+//! trait by calling `AssumeRole` upstream, where AWS makes the same checks.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use podid_iam::{PrincipalInfo, RequestContext, evaluate_resource_policy};
-use podid_issuer::{IssueRequest, IssueSource, IssuedCredentials, LocalIssuer};
+use podid_issuer::sts::flight::Outcome;
+use podid_issuer::sts::{Issued, ReuseScope};
+use podid_issuer::{IssueRequest, IssueSource, IssuedCredentials, LocalIssuer, SessionClaims};
 use time::OffsetDateTime;
 
 use super::authz::{self, Denied};
 use super::caller::{Caller, CallerKind};
 use super::iam::{Iam, RoleView};
+
+mod upstream;
+
+pub(crate) use upstream::StsAuthority;
 
 /// STS's default session lifetime when `DurationSeconds` is absent.
 const STS_DEFAULT_SECS: u64 = 3600;
@@ -36,6 +42,9 @@ pub(crate) enum Assumer<'a> {
         caller: &'a Caller,
         source_ip: Option<IpAddr>,
     },
+    /// A session this issuer minted a moment ago, chaining to the next role (EKS Auth's target
+    /// role). Local mode judges it as the session's [`Caller`]; `sts` mode signs with it.
+    Chained(&'a Session),
 }
 
 /// How long the session lasts.
@@ -67,28 +76,99 @@ pub(crate) struct AssumeRequest<'a> {
     pub(crate) extra_context: Vec<(String, Vec<String>)>,
     /// The association a Pod Identity session is for (recorded in its claims for audit).
     pub(crate) source: Option<IssueSource>,
+    /// How far an upstream session may be shared (`sts` mode; local mode mints every time).
+    pub(crate) reuse: ReuseScope,
 }
 
 /// A role session, minted.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    pub(crate) role: RoleView,
+    /// The role assumed.
+    pub(crate) role_arn: String,
     /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
     pub(crate) assumed_role_arn: String,
     /// `<role id>:<session>` (`AROA…:…`).
     pub(crate) assumed_role_id: String,
-    pub(crate) credentials: IssuedCredentials,
+    pub(crate) credentials: Minted,
+}
+
+/// Who minted a session's credentials.
+// Local is the larger variant and local mode's hot path: boxing it would add an allocation to
+// every local issuance to save bytes on a value that lives for one request.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub(crate) enum Minted {
+    /// Local mode: a sealed session token and its claims.
+    Local(IssuedCredentials),
+    /// `sts` mode: upstream's credentials, and how this request got them.
+    Upstream {
+        issued: Issued,
+        /// The tag keys the session passes on to a chained session.
+        transitive_tag_keys: Vec<String>,
+    },
 }
 
 impl Session {
-    /// The session as a caller, to chain from it (its identity policies and transitive tags).
-    pub(crate) fn as_caller(&self) -> Caller {
-        Caller {
-            access_key_id: self.credentials.access_key_id.clone(),
-            arn: self.assumed_role_arn.clone(),
-            account_id: self.credentials.claims.account_id.clone(),
-            kind: CallerKind::AssumedRole(Arc::new(self.credentials.claims.clone())),
+    pub(crate) fn access_key_id(&self) -> &str {
+        match &self.credentials {
+            Minted::Local(c) => &c.access_key_id,
+            Minted::Upstream { issued, .. } => &issued.session.credentials.access_key_id,
         }
+    }
+
+    pub(crate) fn secret_access_key(&self) -> &str {
+        match &self.credentials {
+            Minted::Local(c) => c.secret_access_key.expose(),
+            Minted::Upstream { issued, .. } => {
+                issued.session.credentials.secret_access_key.expose()
+            }
+        }
+    }
+
+    pub(crate) fn session_token(&self) -> &str {
+        match &self.credentials {
+            Minted::Local(c) => c.session_token.as_str(),
+            Minted::Upstream { issued, .. } => issued.session.credentials.session_token.expose(),
+        }
+    }
+
+    pub(crate) fn expiration(&self) -> OffsetDateTime {
+        match &self.credentials {
+            Minted::Local(c) => c.expiration,
+            Minted::Upstream { issued, .. } => issued.session.credentials.expiration,
+        }
+    }
+
+    /// What a local session token carries; `None` for upstream sessions.
+    pub(crate) fn local_claims(&self) -> Option<&SessionClaims> {
+        match &self.credentials {
+            Minted::Local(c) => Some(&c.claims),
+            Minted::Upstream { .. } => None,
+        }
+    }
+
+    /// Whether this request made the call that minted the session (an upstream session may
+    /// be reused, or come from another request's call), and upstream's request id for it.
+    pub(crate) fn minted_here(&self) -> (bool, Option<&str>) {
+        match &self.credentials {
+            Minted::Local(_) => (true, None),
+            Minted::Upstream { issued, .. } => (
+                matches!(issued.outcome, Outcome::Fetched | Outcome::Uncached),
+                issued.session.request_id.as_deref(),
+            ),
+        }
+    }
+
+    /// A local session as a caller, to chain from it (its identity policies and transitive
+    /// tags); `None` for an upstream session.
+    pub(crate) fn as_caller(&self) -> Option<Caller> {
+        let claims = self.local_claims()?;
+        Some(Caller {
+            access_key_id: claims.access_key_id.clone(),
+            arn: self.assumed_role_arn.clone(),
+            account_id: claims.account_id.clone(),
+            kind: CallerKind::AssumedRole(Arc::new(claims.clone())),
+        })
     }
 }
 
@@ -112,6 +192,13 @@ pub(crate) enum AssumeError {
     PackedPolicyTooLarge,
     #[error("issuing credentials failed: {0}")]
     Issuer(#[source] podid_issuer::Error),
+    /// `sts` mode: upstream STS gave no session.
+    #[error("{0}")]
+    Upstream(#[source] podid_issuer::sts::UpstreamError),
+    /// `sts` mode serves sessions for Pod Identity only: podid's own IAM identities cannot
+    /// assume upstream roles through it, and a local session cannot chain upstream.
+    #[error("role sessions are issued by upstream STS, for Pod Identity only")]
+    UpstreamOnly,
 }
 
 /// The authority that turns an allowed request into a role session.
@@ -119,6 +206,12 @@ pub(crate) enum AssumeError {
 pub(crate) trait Issuer: Send + Sync + std::fmt::Debug + 'static {
     /// Checks that `request.assumer` may assume `request.role_arn`, then mints the session.
     async fn assume(&self, request: AssumeRequest<'_>) -> Result<Session, AssumeError>;
+
+    /// Whether sessions may be shared by several pods ([`AssumeRequest::reuse`]); local mode
+    /// mints one per request.
+    fn shares_sessions(&self) -> bool {
+        false
+    }
 }
 
 /// Local mode: podid's own IAM index is the authority; sessions are sealed tokens.
@@ -134,7 +227,23 @@ pub(crate) struct LocalAuthority {
 #[async_trait::async_trait]
 impl Issuer for LocalAuthority {
     async fn assume(&self, request: AssumeRequest<'_>) -> Result<Session, AssumeError> {
-        self.assume_now(request, OffsetDateTime::now_utc())
+        let now = OffsetDateTime::now_utc();
+        match request.assumer {
+            Assumer::Chained(first) => {
+                let caller = first.as_caller().ok_or(AssumeError::UpstreamOnly)?;
+                self.assume_now(
+                    AssumeRequest {
+                        assumer: Assumer::Identity {
+                            caller: &caller,
+                            source_ip: None,
+                        },
+                        ..request
+                    },
+                    now,
+                )
+            }
+            Assumer::Service(_) | Assumer::Identity { .. } => self.assume_now(request, now),
+        }
     }
 }
 
@@ -144,6 +253,11 @@ impl LocalAuthority {
         mut request: AssumeRequest<'_>,
         now: OffsetDateTime,
     ) -> Result<Session, AssumeError> {
+        // `assume` turned a local chained session into its caller; an upstream one cannot chain
+        // here.
+        if let Assumer::Chained(_) = request.assumer {
+            return Err(AssumeError::UpstreamOnly);
+        }
         let role = self.role(request.role_arn)?;
         let duration = self.lifetime(&role, &request)?;
         // The actions and the trust context come from the request's own tags; a chaining
@@ -192,8 +306,8 @@ impl LocalAuthority {
         Ok(Session {
             assumed_role_arn: assumed_role_arn(&self.account_id, &role.name, &request.session_name),
             assumed_role_id: format!("{}:{}", role.role_id, request.session_name),
-            role,
-            credentials,
+            role_arn: role.arn,
+            credentials: Minted::Local(credentials),
         })
     }
 
@@ -266,6 +380,8 @@ impl LocalAuthority {
         let mut context = Vec::new();
         let principal = match request.assumer {
             Assumer::Service(name) => PrincipalInfo::service(name),
+            // Refused in `assume_now` before this; a principal no policy names.
+            Assumer::Chained(_) => PrincipalInfo::service(""),
             Assumer::Identity { caller, .. } => {
                 let (principal, tags) = authz::principal_info(&self.iam, caller);
                 context.extend(

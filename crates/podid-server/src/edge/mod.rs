@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, RawQuery, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use podid_aws::Protocol;
 
@@ -26,9 +26,16 @@ use crate::domain::caller::RequestInfo;
 use crate::protocol::EdgeRefusal;
 use crate::protocol::query::QueryRequest;
 use authenticate::Authenticator;
+use prometheus_client::registry::Registry;
 
 /// Every route podid serves.
-pub(crate) fn router(state: Arc<ApiState>, authenticator: Arc<Authenticator>) -> Router {
+/// `metrics` (the `sts` mode's counters) adds an unauthenticated `GET /metrics`, like the
+/// probes.
+pub(crate) fn router(
+    state: Arc<ApiState>,
+    authenticator: Arc<Authenticator>,
+    metrics: Option<Arc<Registry>>,
+) -> Router {
     let authenticated = Router::new()
         .route("/", get(query_or_json11).post(query_or_json11))
         .route(
@@ -43,7 +50,11 @@ pub(crate) fn router(state: Arc<ApiState>, authenticator: Arc<Authenticator>) ->
             authenticate::authenticate,
         ))
         .with_state(state.clone());
-    Router::new()
+    let public = match metrics {
+        Some(registry) => Router::new().route("/metrics", get(move || encode_metrics(registry))),
+        None => Router::new(),
+    };
+    public
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route(
@@ -51,6 +62,25 @@ pub(crate) fn router(state: Arc<ApiState>, authenticator: Arc<Authenticator>) ->
             get(api::admin::public_jwks).with_state(state),
         )
         .merge(authenticated)
+}
+
+/// Prometheus text format of `registry`.
+async fn encode_metrics(registry: Arc<Registry>) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => (
+            [(
+                http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "encoding metrics failed");
+            http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// `POST /` and `GET /`: JSON 1.1 (CloudTrail, by `X-Amz-Target`) or the query protocol, whose

@@ -178,6 +178,12 @@ pub(crate) enum RestJsonError {
     SessionTooLarge,
     /// EKS Auth: a 500 whose detail is in the server log.
     InternalServerException,
+    /// EKS Auth (`sts` mode): upstream STS refused the role session; its message.
+    UpstreamDenied(String),
+    /// EKS Auth (`sts` mode): upstream STS, or podid's rate limit in front of it, throttles.
+    Throttling(String),
+    /// EKS Auth (`sts` mode): upstream STS did not answer, after retries.
+    ServiceUnavailable(String),
 }
 
 impl From<Denied> for RestJsonError {
@@ -332,6 +338,9 @@ impl RestJsonError {
                 "The association's session policy and tags are too large.",
             ),
             Self::InternalServerException => AwsError::internal("InternalServerException"),
+            Self::UpstreamDenied(m) => AwsError::new("AccessDeniedException", 400, m),
+            Self::Throttling(m) => AwsError::new("ThrottlingException", 429, m),
+            Self::ServiceUnavailable(m) => AwsError::new("ServiceUnavailableException", 503, m),
         }
     }
 }

@@ -34,6 +34,7 @@ use crate::domain::audit::Event;
 use crate::domain::authz;
 use crate::domain::caller::RequestInfo;
 use crate::protocol::rest_json::{Body, RestJsonError};
+use podid_issuer::sts::{ReuseScope, UpstreamError};
 use wire::{
     AssumeRoleForPodIdentityResponse, AssumedRoleArn, AssumedRoleUser, AuditedPath, AuditedRequest,
     Credentials, PodIdentityAssociation, ServiceAssumeRequest, ServiceAssumeResponse,
@@ -125,18 +126,23 @@ impl Issued<'_> {
                 assume_role_id: &session.assumed_role_id,
             },
             credentials: Credentials {
-                session_token: session.credentials.session_token.as_str(),
-                secret_access_key: session.credentials.secret_access_key.expose(),
-                access_key_id: &session.credentials.access_key_id,
-                expiration: session.credentials.expiration.unix_timestamp(),
+                session_token: session.session_token(),
+                secret_access_key: session.secret_access_key(),
+                access_key_id: session.access_key_id(),
+                expiration: session.expiration().unix_timestamp(),
             },
         }
     }
 
-    /// The STS `AssumeRole` events EKS Auth performs on the service principal's behalf.
+    /// The STS `AssumeRole` events EKS Auth performs on the service principal's behalf: the
+    /// calls this request made (in `sts` mode a session may be reused, or come from a
+    /// concurrent request's call, which recorded it).
     fn hops(&self) -> Vec<Event> {
-        let mut events = vec![self.hop(&self.first, None)];
-        if let Some(target) = &self.target {
+        let mut events = Vec::new();
+        if self.first.minted_here().0 {
+            events.push(self.hop(&self.first, None));
+        }
+        if let Some(target) = self.target.as_ref().filter(|t| t.minted_here().0) {
             events.push(self.hop(target, Some(&self.first.assumed_role_arn)));
         }
         events
@@ -170,9 +176,14 @@ impl Issued<'_> {
             region: config.region.clone(),
             source_ip: Some(SERVICE_PRINCIPAL.to_owned()),
             user_agent: Some(SERVICE_PRINCIPAL.to_owned()),
-            request_id: podid_aws::new_request_id(),
+            // `sts` mode: upstream STS's request id, to find the call in the account's
+            // CloudTrail.
+            request_id: session
+                .minted_here()
+                .1
+                .map_or_else(podid_aws::new_request_id, str::to_owned),
             request_parameters: audit_value(&ServiceAssumeRequest {
-                role_arn: &session.role.arn,
+                role_arn: &session.role_arn,
                 role_session_name: session_name,
                 tags: self
                     .tags
@@ -186,7 +197,7 @@ impl Issued<'_> {
                 },
             }),
             error: None,
-            resources: vec![("AWS::IAM::Role".into(), session.role.arn.clone())],
+            resources: vec![("AWS::IAM::Role".into(), session.role_arn.clone())],
             account_id: config.account_id.clone(),
         }
     }
@@ -336,10 +347,12 @@ async fn assume_for<'s>(
     } else {
         session_tags(cluster, &token)
     };
-    let pod_name = token
-        .pod
-        .as_ref()
-        .map_or_else(|| token.service_account.to_string(), |p| p.name.to_string());
+    let reuse = reuse_scope(state, &association, &token);
+    // A session shared by the association's pods is named for the service account.
+    let pod_name = match (&reuse, &token.pod) {
+        (ReuseScope::Pod { .. } | ReuseScope::Never, Some(pod)) => pod.name.to_string(),
+        _ => token.service_account.to_string(),
+    };
     let session = session_name(&cluster.name, &pod_name);
     let source = IssueSource {
         association_id: association.association_id.as_str().to_owned(),
@@ -375,21 +388,18 @@ async fn assume_for<'s>(
                 ("aws:SourceArn".into(), vec![cluster.arn.clone()]),
             ],
             source: Some(source.clone()),
+            reuse: reuse.clone(),
         })
         .await
         .map_err(|e| first_hop_error(e, &association.role_arn))?;
     let target = match &association.target_role_arn {
         None => None,
         Some(target_arn) => {
-            let caller = first.as_caller();
             let session = state
                 .issuer
                 .assume(AssumeRequest {
                     role_arn: target_arn,
-                    assumer: Assumer::Identity {
-                        caller: &caller,
-                        source_ip: None,
-                    },
+                    assumer: Assumer::Chained(&first),
                     session_name: session.clone(),
                     lifetime: Lifetime::Fixed(TARGET_DURATION),
                     tags: tags.clone(),
@@ -399,6 +409,7 @@ async fn assume_for<'s>(
                     source_identity: None,
                     extra_context: Vec::new(),
                     source: Some(source),
+                    reuse,
                 })
                 .await
                 .map_err(|e| target_hop_error(e, &first, target_arn))?;
@@ -418,10 +429,10 @@ async fn assume_for<'s>(
     // per issuance was ~4 % of the server's CPU at full rate (docs/BENCHMARKS.md).
     tracing::debug!(
         association_id = issued.association.association_id.as_str(),
-        role_arn = %last.role.arn,
+        role_arn = %last.role_arn,
         namespace = %issued.token.namespace,
         service_account = %issued.token.service_account,
-        access_key_id = %last.credentials.access_key_id,
+        access_key_id = %last.access_key_id(),
         "issued pod identity credentials for association"
     );
     Ok(issued)
@@ -450,13 +461,13 @@ fn target_hop_error(e: AssumeError, first: &Session, target_arn: &str) -> RestJs
             target: true,
         },
         AssumeError::IdentityDenied(denied) => RestJsonError::ChainRefused {
-            role_arn: first.role.arn.clone(),
+            role_arn: first.role_arn.clone(),
             action: denied.action,
             target_arn: target_arn.to_owned(),
         },
         AssumeError::TrustDenied { .. } => RestJsonError::TargetTrustRefused {
             target_arn: target_arn.to_owned(),
-            role_arn: first.role.arn.clone(),
+            role_arn: first.role_arn.clone(),
         },
         other => shared_error(other),
     }
@@ -465,6 +476,7 @@ fn target_hop_error(e: AssumeError, first: &Session, target_arn: &str) -> RestJs
 fn shared_error(e: AssumeError) -> RestJsonError {
     match e {
         AssumeError::PackedPolicyTooLarge => RestJsonError::SessionTooLarge,
+        AssumeError::Upstream(e) => upstream_error(e),
         // A service principal has no identity policies and EKS's lifetimes are fixed; these
         // cannot happen on the first hop and the second hop handles its own.
         AssumeError::RoleNotFound { .. }
@@ -472,9 +484,146 @@ fn shared_error(e: AssumeError) -> RestJsonError {
         | AssumeError::TrustDenied { .. }
         | AssumeError::LongerThanRoleAllows { .. }
         | AssumeError::TransitiveTagOverridden { .. }
+        | AssumeError::UpstreamOnly
         | AssumeError::Issuer(_) => {
             tracing::error!(error = %e, "issuing pod identity credentials failed");
             RestJsonError::InternalServerException
         }
+    }
+}
+
+/// How far `sts` mode may share this request's session (local mode never shares, whatever the
+/// settings): per association when session sharing is on (the server's `--sts-session-sharing`, or the association's
+/// [`SESSION_SHARING_TAG`]) and the association disables session tags (they name the pod);
+/// otherwise per pod.
+fn reuse_scope(state: &ApiState, association: &Association, token: &VerifiedToken) -> ReuseScope {
+    let association_id = association.association_id.as_str().to_owned();
+    let sharing = match association
+        .tags
+        .get(SESSION_SHARING_TAG)
+        .map(String::as_str)
+    {
+        Some("true") => true,
+        Some("false") => false,
+        _ => state.config.sts_session_sharing,
+    };
+    match &token.pod {
+        _ if sharing && association.disable_session_tags && state.issuer.shares_sessions() => {
+            ReuseScope::Association { association_id }
+        }
+        Some(pod) => ReuseScope::Pod {
+            association_id,
+            pod_uid: pod.uid.to_string(),
+        },
+        // Refused earlier (tokens must name a pod); never shared across pods.
+        None => ReuseScope::Never,
+    }
+}
+
+/// The association tag that turns session sharing on (`true`) or off (`false`) for one
+/// association, whatever the server's default.
+pub(crate) const SESSION_SHARING_TAG: &str = "podid.dev/session-sharing";
+
+/// How EKS Auth words upstream STS's refusals (`sts` mode).
+fn upstream_error(e: UpstreamError) -> RestJsonError {
+    match e {
+        UpstreamError::AccessDenied { message, .. } => RestJsonError::UpstreamDenied(message),
+        UpstreamError::Refused { code, message, .. } => {
+            RestJsonError::UpstreamDenied(format!("{code}: {message}"))
+        }
+        UpstreamError::Throttled { .. } => RestJsonError::Throttling(
+            "Upstream STS is throttling AssumeRole requests; try again.".to_owned(),
+        ),
+        UpstreamError::RateLimited => RestJsonError::Throttling(
+            "The rate of AssumeRole requests to upstream STS is at its limit; try again."
+                .to_owned(),
+        ),
+        UpstreamError::PackedPolicyTooLarge { .. } => RestJsonError::SessionTooLarge,
+        UpstreamError::Unavailable { ref reason, .. } => {
+            tracing::warn!(%reason, request_id = ?e.request_id(), "upstream STS unavailable");
+            RestJsonError::ServiceUnavailable("Upstream STS is unavailable; try again.".to_owned())
+        }
+        UpstreamError::Malformed { ref reason, .. } => {
+            tracing::error!(%reason, request_id = ?e.request_id(), "upstream STS answered malformed");
+            RestJsonError::InternalServerException
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(e: UpstreamError) -> (String, u16, String) {
+        let aws = upstream_error(e).into_aws();
+        (aws.code.into_owned(), aws.status.as_u16(), aws.message)
+    }
+
+    #[test]
+    fn upstream_failures_become_eks_auth_errors() {
+        let id = || Some("rid".to_owned());
+        assert_eq!(
+            wire(UpstreamError::AccessDenied {
+                message: "User: arn:aws:iam::1:user/podid is not authorized".into(),
+                request_id: id(),
+            }),
+            (
+                "AccessDeniedException".into(),
+                400,
+                "User: arn:aws:iam::1:user/podid is not authorized".into()
+            )
+        );
+        assert_eq!(
+            wire(UpstreamError::Refused {
+                code: "ValidationError".into(),
+                message: "bad".into(),
+                request_id: id(),
+            }),
+            (
+                "AccessDeniedException".into(),
+                400,
+                "ValidationError: bad".into()
+            )
+        );
+        for throttled in [
+            UpstreamError::RateLimited,
+            UpstreamError::Throttled {
+                message: "Rate exceeded".into(),
+                request_id: id(),
+            },
+        ] {
+            assert_eq!(wire(throttled).0, "ThrottlingException");
+        }
+        assert_eq!(
+            wire(UpstreamError::RateLimited).1,
+            429,
+            "the agent retries 429s"
+        );
+        let down = wire(UpstreamError::Unavailable {
+            reason: "timed out".into(),
+            request_id: None,
+        });
+        assert_eq!(
+            (down.0.as_str(), down.1),
+            ("ServiceUnavailableException", 503)
+        );
+        let malformed = wire(UpstreamError::Malformed {
+            reason: "no Credentials".into(),
+            request_id: id(),
+        });
+        assert_eq!(
+            (malformed.0.as_str(), malformed.1),
+            ("InternalServerException", 500)
+        );
+        // The detail of a malformed answer stays in the log.
+        assert!(!malformed.2.contains("Credentials"));
+        let large = wire(UpstreamError::PackedPolicyTooLarge {
+            message: "98%".into(),
+            request_id: id(),
+        });
+        assert_eq!(
+            (large.0.as_str(), large.1),
+            ("InvalidRequestException", 400)
+        );
     }
 }

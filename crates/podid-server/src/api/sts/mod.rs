@@ -10,6 +10,7 @@ use crate::domain::assume::{self, AssumeError, AssumeRequest, Assumer, Lifetime,
 use crate::domain::audit::Event;
 use crate::domain::caller::RequestInfo;
 use crate::protocol::query::{QueryError, QueryRequest, xml_response};
+use podid_issuer::sts::ReuseScope;
 use serde::Serialize;
 use wire::{
     AssumeRoleResult, AssumedRoleUser, AuditedAssumeRoleRequest, Credentials,
@@ -90,7 +91,7 @@ async fn assume_role(
     let answered = assume_role_checked(state, info, request, role_arn, session_name)
         .await
         .and_then(|session| {
-            let expiration = assume::iso8601(session.credentials.expiration);
+            let expiration = assume::iso8601(session.expiration());
             let result = result(&session, &expiration, request.get("Policy").is_some());
             let response = reply("AssumeRole", info, &result)?;
             Ok((response, audit_value(&result.audit_copy())))
@@ -121,21 +122,21 @@ fn reply(
 }
 
 fn result<'a>(session: &'a Session, expiration: &'a str, has_policy: bool) -> AssumeRoleResult<'a> {
-    let c = &session.credentials;
+    let claims = session.local_claims();
     AssumeRoleResult {
         credentials: Credentials {
-            access_key_id: &c.access_key_id,
-            secret_access_key: c.secret_access_key.expose(),
-            session_token: c.session_token.as_str(),
+            access_key_id: session.access_key_id(),
+            secret_access_key: session.secret_access_key(),
+            session_token: session.session_token(),
             expiration,
         },
         assumed_role_user: AssumedRoleUser {
             assumed_role_id: &session.assumed_role_id,
             arn: &session.assumed_role_arn,
         },
-        packed_policy_size: (!c.claims.tags.is_empty() || has_policy)
-            .then(|| packed_percent(c.session_token.as_str().len())),
-        source_identity: c.claims.source_identity.as_deref(),
+        packed_policy_size: (claims.is_some_and(|c| !c.tags.is_empty()) || has_policy)
+            .then(|| packed_percent(session.session_token().len())),
+        source_identity: claims.and_then(|c| c.source_identity.as_deref()),
     }
 }
 
@@ -179,6 +180,7 @@ async fn assume_role_checked(
             source_identity: request.get("SourceIdentity").map(str::to_owned),
             extra_context: Vec::new(),
             source: None,
+            reuse: ReuseScope::Never,
         })
         .await
         .map_err(|e| assume_error(e, &info.caller.arn, role_arn))
@@ -212,6 +214,16 @@ fn assume_error(e: AssumeError, caller_arn: &str, role_arn: &str) -> QueryError 
             "The transitive tag key {key} cannot be overridden in a role chain."
         )),
         AssumeError::PackedPolicyTooLarge => QueryError::PackedPolicyTooLarge,
+        // `sts` mode: podid's STS does not hand out upstream roles to its own IAM identities.
+        AssumeError::UpstreamOnly => QueryError::AccessDenied(crate::domain::authz::Denied {
+            caller_arn: caller_arn.to_owned(),
+            action: "sts:AssumeRole".to_owned(),
+            resource: role_arn.to_owned(),
+        }),
+        AssumeError::Upstream(error) => {
+            tracing::error!(%error, "upstream STS failed for podid's own STS AssumeRole");
+            QueryError::InternalFailure
+        }
         AssumeError::Issuer(error) => {
             tracing::error!(%error, "issuing credentials failed");
             QueryError::InternalFailure

@@ -114,6 +114,7 @@ fn request<'a>(role: &'a str, assumer: Assumer<'a>, lifetime: Lifetime) -> Assum
         source_identity: None,
         extra_context: Vec::new(),
         source: None,
+        reuse: podid_issuer::sts::ReuseScope::Never,
     }
 }
 
@@ -123,7 +124,7 @@ fn arn(name: &str) -> String {
 
 /// Whole seconds, as the issuer counts them (from `now`'s whole second).
 fn lifetime_secs(session: &Session, now: OffsetDateTime) -> i64 {
-    session.credentials.expiration.unix_timestamp() - now.unix_timestamp()
+    session.expiration().unix_timestamp() - now.unix_timestamp()
 }
 
 const SIX_HOURS: Lifetime = Lifetime::Fixed(Duration::from_secs(6 * 3600));
@@ -142,7 +143,7 @@ fn the_pod_identity_service_gets_its_fixed_lifetime_whatever_the_role_allows() {
         format!("arn:aws:sts::{ACCOUNT}:assumed-role/pod/session-1")
     );
     assert_eq!(session.assumed_role_id, "AROAPOD:session-1");
-    assert_eq!(session.credentials.claims.tags, tags());
+    assert_eq!(session.local_claims().unwrap().tags, tags());
 }
 
 #[test]
@@ -217,7 +218,7 @@ fn sts_lifetimes_follow_the_role_and_the_chaining_rule() {
         Err(AssumeError::LongerThanRoleAllows { chained: false })
     ));
     // A session chaining on is held to one hour whatever the role allows.
-    let chained_caller = default.as_caller();
+    let chained_caller = default.as_caller().unwrap();
     let chained = Assumer::Identity {
         caller: &chained_caller,
         source_ip: None,
@@ -264,7 +265,7 @@ fn chaining_carries_transitive_tags_and_refuses_to_override_them() {
     first.tags = tags();
     first.transitive_tag_keys = vec!["kubernetes-namespace".into()];
     let first = a.assume_now(first, now).unwrap();
-    let caller = first.as_caller();
+    let caller = first.as_caller().unwrap();
     let chained = Assumer::Identity {
         caller: &caller,
         source_ip: None,
@@ -274,16 +275,16 @@ fn chaining_carries_transitive_tags_and_refuses_to_override_them() {
 
     // Carried without being named again.
     let carried = a.assume_now(request(&target, chained, hop), now).unwrap();
-    assert_eq!(carried.credentials.claims.tags, tags());
+    assert_eq!(carried.local_claims().unwrap().tags, tags());
     assert_eq!(
-        carried.credentials.claims.transitive_tag_keys,
+        carried.local_claims().unwrap().transitive_tag_keys,
         vec!["kubernetes-namespace".to_owned()]
     );
     // Named again with the same value (EKS's target hop): kept once.
     let mut same = request(&target, chained, hop);
     same.tags = tags();
     let same = a.assume_now(same, now).unwrap();
-    assert_eq!(same.credentials.claims.tags, tags());
+    assert_eq!(same.local_claims().unwrap().tags, tags());
     // Another value: refused.
     let mut other = request(&target, chained, hop);
     other.tags = vec![("kubernetes-namespace".into(), "kube-system".into())];
