@@ -50,6 +50,13 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Act on IAM roles (revoke their active sessions).
+    Role {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: RoleCommand,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -314,6 +321,17 @@ pub(crate) struct ClientArgs {
 pub(crate) enum OutputFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RoleCommand {
+    /// Deny everything to the role's sessions issued before now, as the IAM console's "Revoke
+    /// active sessions" does (inline policy AWSRevokeOlderSessions).
+    RevokeSessions {
+        /// The role whose sessions are revoked.
+        #[arg(long)]
+        role_name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

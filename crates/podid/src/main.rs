@@ -27,6 +27,7 @@ mod exec;
 mod iam;
 mod kube_discovery;
 mod output;
+mod role_cmd;
 mod server;
 mod token;
 mod webhook;
@@ -92,6 +93,9 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
             .map(|()| Exit(0)),
         Command::Admin { client, command } => {
             admin_cmd::run(&client, command).await.map(|()| Exit(0))
+        }
+        Command::Role { client, command } => {
+            role_cmd::run(&client, command).await.map(|()| Exit(0))
         }
         Command::Cluster { client, command } => {
             cluster_cmd::run(&client, command).await.map(|()| Exit(0))

@@ -61,6 +61,18 @@ pub(crate) fn principal_context(iam: &Iam, caller: &Caller, action: &str) -> Req
     for (k, v) in &tags {
         ctx = ctx.with_value(&format!("aws:PrincipalTag/{k}"), v);
     }
+    // When the session's credentials were issued: AWS's revocation ("Revoke active sessions",
+    // `podid role revoke-sessions`) is a deny on `DateLessThan aws:TokenIssueTime`.
+    if let CallerKind::AssumedRole(claims) = &caller.kind
+        && let Some(issued) = OffsetDateTime::from_unix_timestamp(claims.issued_at)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+    {
+        ctx = ctx.with_value("aws:TokenIssueTime", &issued);
+    }
     ctx
 }
 
