@@ -120,6 +120,36 @@ def test_session_tags_reach_abac_policies(world, server):
     assert code_of(e) == ("AccessDeniedException", 403)
 
 
+def test_pod_sessions_die_with_their_role(world, server):
+    """Pod credentials are bound to the role's unique id: deleting the role (or recreating one of
+    the same name with wider permissions) leaves the issued session with no permission."""
+    name = "doomed-role"
+    arn = world.role(name, attach_s3=False)
+    allow_describe = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": "*"}]})
+    world.iam.put_role_policy(RoleName=name, PolicyName="d", PolicyDocument=allow_describe)
+    world.associate("creds", "doomed", arn)
+    c = world.assume(world.token("creds", "doomed"))["credentials"]
+    eks = server.client("eks", c["accessKeyId"], c["secretAccessKey"], c["sessionToken"])
+    assert eks.describe_cluster(name="creds")["cluster"]["name"] == "creds"
+
+    world.iam.delete_role_policy(RoleName=name, PolicyName="d")
+    world.iam.delete_role(RoleName=name)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        eks.describe_cluster(name="creds")
+    assert code_of(e) == ("AccessDeniedException", 403)
+
+    world.role(name, attach_s3=False)
+    world.iam.put_role_policy(RoleName=name, PolicyName="d", PolicyDocument=allow_describe)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        eks.describe_cluster(name="creds")
+    assert code_of(e) == ("AccessDeniedException", 403)
+    # A pod that gets credentials now is a session of the new role, and is allowed.
+    c = world.assume(world.token("creds", "doomed"))["credentials"]
+    eks = server.client("eks", c["accessKeyId"], c["secretAccessKey"], c["sessionToken"])
+    assert eks.describe_cluster(name="creds")["cluster"]["name"] == "creds"
+
+
 def test_target_role_chaining_with_external_id(world, server):
     first = world.role("chain-first", attach_s3=False)
     target_name = "chain-target"

@@ -47,3 +47,63 @@ def test_revoke_sessions_refuses_older_sessions_only(server):
     time.sleep(1.1)
     new = assume(server, arn)
     assert new.get_role(RoleName=name)["Role"]["Arn"] == arn
+
+
+def make_role(iam, name, actions):
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                       "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    return arn
+
+
+def delete_role(iam, name):
+    iam.delete_role_policy(RoleName=name, PolicyName="p")
+    iam.delete_role(RoleName=name)
+
+
+def assert_denied(call):
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        call()
+    err = refused.value.response
+    assert err["Error"]["Code"] == "AccessDenied"
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "is not authorized to perform: iam:GetRole" in err["Error"]["Message"]
+
+
+def test_sessions_of_a_deleted_role_are_refused(server):
+    iam = server.client("iam")
+    name = "deleted-" + uuid.uuid4().hex[:6]
+    arn = make_role(iam, name, "iam:GetRole")
+    old = assume(server, arn)
+    assert old.get_role(RoleName=name)["Role"]["Arn"] == arn
+    delete_role(iam, name)
+    assert_denied(lambda: old.get_role(RoleName="podid-admin-probe"))
+
+
+def test_a_recreated_role_grants_nothing_to_sessions_of_the_old_one(server):
+    """AWS binds a session to the role's unique id (AROA...): a new role of the same name, even
+    with wider permissions, is a different principal."""
+    iam = server.client("iam")
+    name = "recreated-" + uuid.uuid4().hex[:6]
+    arn = make_role(iam, name, "iam:ListRoles")
+    old = assume(server, arn)
+    first_id = iam.get_role(RoleName=name)["Role"]["RoleId"]
+    delete_role(iam, name)
+    make_role(iam, name, "iam:*")
+    assert iam.get_role(RoleName=name)["Role"]["RoleId"] != first_id
+
+    assert_denied(lambda: old.get_role(RoleName=name))
+    # The session's own identity still authenticates (GetCallerIdentity needs no permission)...
+    ident = server.client("sts", *creds_of(old)).get_caller_identity()
+    assert ident["UserId"].startswith(first_id + ":")
+    # ...and a session of the new role gets the new role's permissions.
+    assert assume(server, arn).get_role(RoleName=name)["Role"]["RoleId"] != first_id
+
+
+def creds_of(client):
+    c = client._request_signer._credentials
+    return c.access_key, c.secret_key, c.token

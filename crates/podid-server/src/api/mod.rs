@@ -9,6 +9,7 @@ pub(crate) mod admin;
 pub(crate) mod cloudtrail;
 pub(crate) mod eks;
 pub(crate) mod eks_auth;
+pub(crate) mod failed_calls;
 pub(crate) mod iam;
 pub(crate) mod sts;
 

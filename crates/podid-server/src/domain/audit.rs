@@ -7,6 +7,7 @@
 //! so an acknowledged issuance is durable in the audit log within about 100 ms. Records never
 //! contain secrets: access key ids yes, secret keys, session tokens and service-account tokens no.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +39,8 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
     pub(crate) event_source: &'static str,
-    pub(crate) event_name: &'static str,
+    /// The API operation: a constant, or an IAM action name read from a request.
+    pub(crate) event_name: Cow<'static, str>,
     pub(crate) read_only: bool,
     pub(crate) user_identity: Value,
     pub(crate) username: Option<String>,
@@ -60,12 +62,12 @@ impl Event {
     pub(crate) fn for_request(
         info: &RequestInfo,
         event_source: &'static str,
-        event_name: &'static str,
+        event_name: impl Into<Cow<'static, str>>,
         account_id: &str,
     ) -> Self {
         Self {
             event_source,
-            event_name,
+            event_name: event_name.into(),
             read_only: false,
             user_identity: user_identity(&info.caller),
             username: username(&info.caller),
@@ -119,7 +121,7 @@ impl Event {
         AuditRecord {
             event_id,
             event_time_ms: millis,
-            event_name: self.event_name.to_owned(),
+            event_name: self.event_name.into_owned(),
             event_source: self.event_source.to_owned(),
             username: self.username,
             access_key_id: self.access_key_id,
@@ -138,7 +140,7 @@ fn render(event: &Event, event_time: &str, event_id: &str) -> String {
         user_identity: &event.user_identity,
         event_time,
         event_source: event.event_source,
-        event_name: event.event_name,
+        event_name: &event.event_name,
         aws_region: &event.region,
         source_ip_address: event.source_ip.as_deref(),
         user_agent: event.user_agent.as_deref(),
@@ -166,7 +168,7 @@ struct Record<'a> {
     user_identity: &'a Value,
     event_time: &'a str,
     event_source: &'static str,
-    event_name: &'static str,
+    event_name: &'a str,
     aws_region: &'a str,
     #[serde(rename = "sourceIPAddress")]
     source_ip_address: Option<&'a str>,
@@ -394,7 +396,7 @@ mod tests {
     fn event() -> Event {
         Event {
             event_source: "eks-auth.amazonaws.com",
-            event_name: "AssumeRoleForPodIdentity",
+            event_name: "AssumeRoleForPodIdentity".into(),
             read_only: false,
             user_identity: json!({"type": "IAMUser", "principalId": "AIDA1", "arn": "arn:aws:iam::000000000000:user/node", "accountId": "000000000000", "accessKeyId": "AKIA1", "userName": "node"}),
             username: Some("node".into()),

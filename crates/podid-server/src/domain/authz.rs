@@ -1,7 +1,9 @@
 //! Authorization of every API call by IAM policy evaluation of the caller.
 //!
 //! Users are judged by their inline and attached policies; assumed-role sessions by their role's
-//! policies intersected with the session policy sealed into their token. The request context
+//! policies intersected with the session policy sealed into their token. A session is bound to
+//! its role's unique id (`AROA…`), as in AWS: once the role is deleted, or replaced by a new role
+//! of the same name, the session holds no identity policy and every authorized call is denied. The request context
 //! carries the keys AWS populates for every call (`aws:SourceIp`, `aws:CurrentTime`,
 //! `aws:PrincipalTag/*`, ...), so ABAC policies work.
 
@@ -34,12 +36,14 @@ pub(crate) fn principal_info(iam: &Iam, caller: &Caller) -> (PrincipalInfo, Vec<
             (p, Vec::new())
         }
         CallerKind::AssumedRole(claims) => {
-            let role_arn = match &claims.principal {
-                Principal::AssumedRole(r) => r.role_arn.clone(),
-                _ => String::new(),
+            let (role_arn, role_id) = match &claims.principal {
+                Principal::AssumedRole(r) => (r.role_arn.clone(), r.role_id.as_str()),
+                _ => (String::new(), ""),
             };
+            // Only the tags of the very role the session was issued for (same unique id).
             let role_tags = role_name_of(&role_arn)
                 .and_then(|name| iam.role(name))
+                .filter(|r| r.role_id == role_id)
                 .map(|r| r.tags)
                 .unwrap_or_default();
             // Session tags take precedence over role tags with the same key.
@@ -88,9 +92,9 @@ fn caller_policies(iam: &Iam, caller: &Caller) -> (Vec<Policy>, Vec<Policy>) {
     match &caller.kind {
         CallerKind::User { name, .. } => (iam.user_policies(name), Vec::new()),
         CallerKind::AssumedRole(claims) => {
-            let role_name = match &claims.principal {
-                Principal::AssumedRole(r) => r.role_name.clone(),
-                _ => String::new(),
+            let (role_name, role_id) = match &claims.principal {
+                Principal::AssumedRole(r) => (r.role_name.as_str(), r.role_id.as_str()),
+                _ => ("", ""),
             };
             let session: Vec<Policy> = claims
                 .session_policy
@@ -98,7 +102,7 @@ fn caller_policies(iam: &Iam, caller: &Caller) -> (Vec<Policy>, Vec<Policy>) {
                 .and_then(|text| Policy::parse(text).ok())
                 .into_iter()
                 .collect();
-            (iam.role_policies(&role_name), session)
+            (iam.session_role_policies(role_name, role_id), session)
         }
     }
 }

@@ -42,8 +42,9 @@ pub(crate) fn router(
             "/clusters/{name}/assume-role-for-pod-identity",
             post(api::eks_auth::assume_role_for_pod_identity),
         )
-        .merge(api::eks::router())
-        .merge(api::admin::router())
+        .merge(api::eks::router().merge(api::admin::router()).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), api::failed_calls::record),
+        ))
         .fallback(unknown_operation)
         .layer(axum::middleware::from_fn_with_state(
             authenticator,

@@ -53,12 +53,33 @@ impl EdgeRefusal {
     }
 }
 
-/// Encodes an AWS error for `protocol` (status, headers, body).
+/// The AWS error code and message of an error response, carried as a response extension so the
+/// audit trail can record refused calls without decoding the body again.
+#[derive(Debug, Clone)]
+pub(crate) struct WireError {
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+impl WireError {
+    /// Is this an identity-policy (or trust) refusal, in any protocol's spelling?
+    pub(crate) fn is_denial(&self) -> bool {
+        matches!(self.code.as_str(), "AccessDenied" | "AccessDeniedException")
+    }
+}
+
+/// Encodes an AWS error for `protocol` (status, headers, body), with its [`WireError`].
 fn encode(error: AwsError, protocol: Protocol, request_id: &str) -> Response {
-    error
+    let wire = WireError {
+        code: error.code.to_string(),
+        message: error.message.clone(),
+    };
+    let mut response = error
         .into_response(protocol, request_id)
         .map(Body::from)
-        .into_response()
+        .into_response();
+    response.extensions_mut().insert(wire);
+    response
 }
 
 /// AWS's text for an identity-policy refusal; the same in every protocol, only the code and

@@ -39,6 +39,11 @@ impl QueryRequest {
         Ok(Self { action, params })
     }
 
+    /// Every parameter, in request order (query string first, then body).
+    pub(crate) fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
     /// The first value of a parameter.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.params

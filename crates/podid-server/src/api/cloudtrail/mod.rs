@@ -8,8 +8,10 @@ use podid_store::{AuditQuery, LookupAttribute};
 use serde_json::{Value, json};
 
 use super::ApiState;
+use crate::domain::audit::Event;
 use crate::domain::authz;
 use crate::domain::caller::RequestInfo;
+use crate::protocol::WireError;
 use crate::protocol::json11::{self, Json11Error};
 use wire::{EventShape, LookupEventsResponse};
 
@@ -28,7 +30,23 @@ pub(crate) async fn dispatch(
             target: target.to_owned(),
         }),
     };
-    result.unwrap_or_else(|e| e.respond(&info.request_id))
+    let denied = matches!(result, Err(Json11Error::AccessDenied(_)));
+    let response = result.unwrap_or_else(|e| e.respond(&info.request_id));
+    if denied && let Some(error) = response.extensions().get::<WireError>() {
+        // A denial is audited like every other API's; allowed lookups are not (reading the
+        // trail would otherwise grow it).
+        state.audit.record(
+            Event::for_request(
+                info,
+                "cloudtrail.amazonaws.com",
+                "LookupEvents",
+                &state.config.account_id,
+            )
+            .read_only()
+            .failed(&error.code, &error.message),
+        );
+    }
+    response
 }
 
 fn parse_attribute(v: &Value) -> Result<LookupAttribute, Json11Error> {

@@ -168,7 +168,7 @@ impl Issued<'_> {
             .unwrap_or_default();
         Event {
             event_source: "sts.amazonaws.com",
-            event_name: "AssumeRole",
+            event_name: "AssumeRole".into(),
             read_only: false,
             user_identity: audit_value(&identity),
             username: None,

@@ -5,6 +5,7 @@
 //! handlers read the index, authorize, validate the botocore shapes' constraints ([`input`]),
 //! write through the domain's compare-and-swap helper, and answer with [`wire`]'s shapes.
 
+mod audit;
 mod errors;
 mod handlers;
 mod input;
@@ -31,8 +32,21 @@ use principals::Kind;
 /// The API version every IAM request names.
 const VERSION: &str = "2010-05-08";
 
-/// Runs one IAM action, after authorizing it against the caller's identity policies.
+/// Runs one IAM action, after authorizing it against the caller's identity policies, and
+/// records its audit event when it is a write or was denied.
 pub(crate) async fn dispatch(
+    state: &ApiState,
+    info: &RequestInfo,
+    request: &QueryRequest,
+) -> Result<Response, QueryError> {
+    let mut result = run(state, info, request).await;
+    if !matches!(result, Err(QueryError::InvalidAction { .. })) {
+        audit::record(state, info, request, &mut result);
+    }
+    result
+}
+
+async fn run(
     state: &ApiState,
     info: &RequestInfo,
     request: &QueryRequest,

@@ -254,7 +254,7 @@ async fn role_lifecycle_with_policies() {
         ])
         .await;
     assert_eq!(e.code, "NoSuchEntity");
-    assert_eq!(h.state.iam.role_policies("app").len(), 2);
+    assert_eq!(h.state.iam.named_role_policies("app").len(), 2);
     let listed = h
         .call(&[("Action", "ListAttachedRolePolicies"), ("RoleName", "app")])
         .await

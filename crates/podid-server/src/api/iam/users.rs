@@ -136,9 +136,13 @@ pub(super) async fn create_key(cx: &Ctx<'_>) -> Result<Response, QueryError> {
     )
     .await?;
     tracing::info!(user = %name, access_key_id = %id, "iam access key created");
-    cx.reply(&CreateAccessKeyResult {
-        access_key: AccessKey::new(&key),
-    })
+    let access_key = AccessKey::new(&key);
+    let elements = crate::api::audit_value(&access_key.audit_copy());
+    let mut response = cx.reply(&CreateAccessKeyResult { access_key })?;
+    response
+        .extensions_mut()
+        .insert(super::audit::AuditElements(elements));
+    Ok(response)
 }
 
 pub(super) async fn delete_key(cx: &Ctx<'_>) -> Result<Response, QueryError> {

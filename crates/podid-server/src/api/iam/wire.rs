@@ -216,6 +216,36 @@ impl<'a> AccessKey<'a> {
     }
 }
 
+impl<'a> AccessKey<'a> {
+    /// CloudTrail's `responseElements` of CreateAccessKey: the key without its secret.
+    pub(super) fn audit_copy(&self) -> AuditedCreateAccessKey<'a> {
+        AuditedCreateAccessKey {
+            access_key: AuditedAccessKey {
+                user_name: self.user_name,
+                access_key_id: self.access_key_id,
+                status: self.status,
+                create_date: self.create_date,
+            },
+        }
+    }
+}
+
+/// [`AccessKey::audit_copy`]'s shape.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AuditedCreateAccessKey<'a> {
+    access_key: AuditedAccessKey<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditedAccessKey<'a> {
+    user_name: &'a str,
+    access_key_id: &'a str,
+    status: &'a str,
+    create_date: &'a str,
+}
+
 impl std::fmt::Debug for AccessKey<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessKey")

@@ -110,14 +110,6 @@ impl Iam {
             .collect()
     }
 
-    /// Inline and attached managed policies of a role.
-    pub(crate) fn role_policies(&self, role_name: &str) -> Vec<Policy> {
-        self.named_role_policies(role_name)
-            .into_iter()
-            .map(|p| p.policy)
-            .collect()
-    }
-
     /// The user's ARN and unique id (AIDA...), if the user exists.
     pub(crate) fn user_identity(&self, user_name: &str) -> Option<(String, String)> {
         let u = self.user_entry(user_name)?;
@@ -128,6 +120,21 @@ impl Iam {
         match self.user_entry(name) {
             Some(u) => self.named(&u.inline, &u.record.attached),
             None => Vec::new(),
+        }
+    }
+
+    /// The policies of the role a session was issued for: none when the role named `role_name`
+    /// no longer exists or is a different role of that name (its unique id is not `role_id`).
+    /// AWS binds a session to the role's unique id, so a recreated role's permissions never
+    /// reach sessions of the deleted one.
+    pub(crate) fn session_role_policies(&self, role_name: &str, role_id: &str) -> Vec<Policy> {
+        match self.role_entry(role_name) {
+            Some(r) if r.record.role_id == role_id => self
+                .named(&r.inline, &r.record.attached)
+                .into_iter()
+                .map(|p| p.policy)
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
