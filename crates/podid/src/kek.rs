@@ -114,3 +114,55 @@ fn load_or_create(path: &Path, flag: Option<&str>) -> anyhow::Result<Kek> {
     }
     Ok(kek)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(byte: u8) -> KekText {
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+        encoded.parse().unwrap()
+    }
+
+    fn is_usage(r: anyhow::Result<Arc<KekSet>>) -> bool {
+        r.err()
+            .is_some_and(|e| e.downcast_ref::<crate::UsageError>().is_some())
+    }
+
+    #[test]
+    fn the_environment_wins_and_the_same_key_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let from_env = KekConfig {
+            text: Some(text(1)),
+            ..KekConfig::default()
+        };
+        let set = from_env.load(dir.path()).unwrap();
+        assert_eq!(set.current_id(), Kek::from_bytes(&[1; 32]).unwrap().id());
+        assert!(
+            !dir.path().join(DEFAULT_KEK_FILE).exists(),
+            "no file when PODID_KEK is set"
+        );
+        let twice = KekConfig {
+            text: Some(text(1)),
+            previous_texts: vec![text(1)],
+            ..KekConfig::default()
+        };
+        assert!(is_usage(twice.load(dir.path())));
+        let missing_previous = KekConfig {
+            previous_files: vec![dir.path().join("old-kek")],
+            ..KekConfig::default()
+        };
+        assert!(is_usage(missing_previous.load(dir.path())));
+        let malformed = KekConfig {
+            text: Some("almost-a-kek".parse().unwrap()),
+            ..KekConfig::default()
+        };
+        let err = malformed.load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("PODID_KEK") && !err.contains("almost-a-kek"),
+            "{err}"
+        );
+        assert_eq!(format!("{:?}", text(1)), "KekText(<redacted>)");
+    }
+}
