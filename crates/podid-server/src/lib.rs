@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use podid_store::Backend;
+use podid_store::envelope::KekSet;
 use prometheus_client::registry::Registry as MetricsRegistry;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -54,6 +55,7 @@ use crate::domain::audit::Audit;
 use crate::domain::credentials::ServerCredentials;
 use crate::domain::iam::{Iam, IamIndex};
 use crate::domain::keyring::{self, KeyRingIndex};
+use crate::domain::secrets::{self, Secrets};
 use crate::domain::verifiers::Verifiers;
 use crate::edge::authenticate::Authenticator;
 use crate::state::{AssociationIndex, ClusterIndex, Follower, Registry, StoreHandle};
@@ -67,6 +69,9 @@ pub struct ServerOptions {
     pub backend: Backend,
     /// The bootstrap administrator key (becomes IAM user `podid-admin` with AdministratorAccess).
     pub admin_key: AdminKey,
+    /// The key-encryption keys that seal secret records at rest (access keys, the sealing key
+    /// ring): the current one seals, previous ones only open until the start-up pass re-wraps.
+    pub keks: Arc<KekSet>,
     /// Who issues Pod Identity credentials.
     pub issuing: IssuingMode,
 }
@@ -101,6 +106,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("listen", &self.listen)
             .field("tls", &self.tls.is_some())
             .field("service", &self.service)
+            .field("keks", &self.keks)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +121,9 @@ pub enum Error {
     },
     #[error("loading state from the store: {0}")]
     Store(#[from] podid_store::Error),
+    /// A stored secret does not open with the configured KEKs, or could not be sealed.
+    #[error("secrets at rest: {0}")]
+    SecretsAtRest(String),
     #[error("loading the credential sealing keys: {0}")]
     Issuing(String),
     #[error("creating the administrator user: {0}")]
@@ -137,13 +146,40 @@ impl std::fmt::Debug for BoundServer {
     }
 }
 
+/// The start-up pass of [`secrets::prepare`], logged: refuses to start when a stored secret does
+/// not open with the configured KEKs.
+async fn seal_at_rest(
+    store: &dyn podid_store::Store,
+    secrets: &Secrets,
+    keks: &KekSet,
+) -> Result<(), Error> {
+    let prepared = secrets::prepare(store, secrets)
+        .await
+        .map_err(|e| Error::SecretsAtRest(e.to_string()))?;
+    if prepared.sealed > 0 {
+        tracing::info!(records = prepared.sealed, kek = %keks.current_id(), "sealed plaintext secret records from an older database");
+    }
+    if prepared.rewrapped > 0 {
+        tracing::info!(records = prepared.rewrapped, kek = %keks.current_id(), "re-wrapped secret records under the current KEK; previous KEKs are no longer needed");
+    }
+    tracing::info!(
+        kek = %keks.current_id(),
+        previous = keks.previous_ids().len(),
+        secret_records = prepared.sealed + prepared.rewrapped + prepared.unchanged,
+        "secrets at rest sealed under the current KEK"
+    );
+    Ok(())
+}
+
 impl BoundServer {
     /// Loads the indexes from the store and binds the listener.
     pub async fn bind(options: ServerOptions) -> Result<Self, Error> {
         let store = options.backend.store.clone();
         let registry = Arc::new(Registry::default());
         let iam = Arc::new(Iam::default());
-        let local_issuer = keyring::load_issuer(store.as_ref())
+        let secrets = Secrets::new(options.keks.clone());
+        seal_at_rest(store.as_ref(), &secrets, &options.keks).await?;
+        let local_issuer = keyring::load_issuer(store.as_ref(), &secrets)
             .await
             .map_err(|e| Error::Issuing(e.to_string()))?;
         let follower = Follower::start(
@@ -151,12 +187,12 @@ impl BoundServer {
             vec![
                 Arc::new(ClusterIndex(registry.clone())),
                 Arc::new(AssociationIndex(registry.clone())),
-                Arc::new(IamIndex(iam.clone())),
-                Arc::new(KeyRingIndex(local_issuer.clone())),
+                Arc::new(IamIndex(iam.clone(), secrets.clone())),
+                Arc::new(KeyRingIndex(local_issuer.clone(), secrets.clone())),
             ],
         )
         .await?;
-        keyring::spawn_rotation(store.clone(), local_issuer.clone());
+        keyring::spawn_rotation(store.clone(), local_issuer.clone(), secrets.clone());
         let service = options.service;
         let authenticator = Arc::new(Authenticator {
             credentials: Arc::new(ServerCredentials {
@@ -195,6 +231,7 @@ impl BoundServer {
             store: StoreHandle::new(store, follower),
             registry,
             iam,
+            secrets,
             verifiers: Verifiers::new(service.jwks_egress.clone()),
             audit: Audit::start(
                 options.backend.audit.clone(),

@@ -2,11 +2,13 @@
 //! EKS Auth, temporary credentials against STS, and the refusals in between.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use podid_aws::sigv4::{SigningCredentials, sign_request};
 use podid_server::{AdminKey, BoundServer, IssuingMode, ServerOptions, ServiceConfig};
+use podid_store::envelope::{Kek, KekSet};
 use podid_token::{DevSigner, MintRequest};
 use serde_json::{Value, json};
 
@@ -47,6 +49,7 @@ async fn start_with(service: ServiceConfig) -> Running {
         service,
         backend,
         admin_key: key,
+        keks: Arc::new(KekSet::new(Kek::generate().unwrap(), Vec::new()).unwrap()),
         issuing: IssuingMode::Local,
     })
     .await

@@ -12,9 +12,14 @@
 //! The audit log ([`AuditLog`]) is a second, append-only trait for CloudTrail-style records; it
 //! lives here so one durable file (and one writer) holds both. Rendering and redacting the
 //! CloudTrail JSON is the caller's job: this crate stores it verbatim.
+//!
+//! [`envelope`] seals secret values at rest under a key-encryption key (envelope encryption,
+//! AES-256-GCM). The store itself stays opaque: callers decide which records are secret and seal
+//! them before they put them, so the change feed and every backend carry only ciphertext.
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod envelope;
 mod limits;
 mod sqlite;
 
@@ -154,6 +159,9 @@ pub enum Error {
     /// A stored row holds a value this code cannot represent (e.g. a negative revision).
     #[error("store data is corrupt: {0}")]
     Corrupt(&'static str),
+    /// Another connection held the database longer than the busy timeout.
+    #[error("store is busy: {0}")]
+    Busy(&'static str),
     /// A blocking read task panicked or was cancelled.
     #[error("a store read task failed")]
     ReaderFailed,
@@ -184,6 +192,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Committed changes from now on. A receiver that lags far enough to miss changes sees
     /// `RecvError::Lagged` and must reload with [`Store::range`].
     fn subscribe(&self) -> broadcast::Receiver<Arc<Change>>;
+
+    /// Makes sure values overwritten or deleted so far survive nowhere in the backend's files
+    /// (called after plaintext secrets were replaced by sealed ones). SQLite zeroes freed
+    /// content as it goes (`secure_delete`) and here truncates the WAL, whose older frames
+    /// would still hold the old pages. Default: nothing to do.
+    async fn purge_overwritten(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Open the store named by a `--store` location such as `sqlite:/var/lib/podid/podid.db`.

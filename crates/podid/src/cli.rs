@@ -13,6 +13,8 @@ use clap::{ArgGroup, Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use podid_agent_cli::logging::{GlobalArgs, LogFormat, Verbosity};
 use podid_agent_cli::{AgentCommand, parse_duration};
 
+use crate::kek::KekText;
+
 /// podid: self-hosted EKS Pod Identity.
 #[derive(Debug, Parser)]
 #[command(name = "podid", version, about, propagate_version = true)]
@@ -118,6 +120,39 @@ pub(crate) struct ServerArgs {
     /// Administrator key file (default: <data-dir>/admin-credentials, created if absent).
     #[arg(long, env = "PODID_ADMIN_ACCESS_KEY_FILE")]
     pub(crate) admin_access_key_file: Option<PathBuf>,
+    /// Key-encryption key (KEK) file, one line of base64 of 32 random bytes: seals IAM secret
+    /// keys and the session-sealing keys in the store (default: <data-dir>/kek, created if
+    /// absent; PODID_KEK holds the key itself instead).
+    #[arg(long, env = "PODID_KEK_FILE")]
+    pub(crate) kek_file: Option<PathBuf>,
+    /// The KEK itself, base64. Set PODID_KEK rather than the flag: argv is visible to every
+    /// user of the machine.
+    #[arg(
+        long,
+        env = "PODID_KEK",
+        hide = true,
+        hide_env_values = true,
+        conflicts_with = "kek_file"
+    )]
+    pub(crate) kek: Option<KekText>,
+    /// A previous KEK file during a rotation: it still opens secrets, and at start every secret
+    /// is re-wrapped under the current KEK; repeatable (comma-separated in the environment
+    /// variable).
+    #[arg(
+        long = "previous-kek-file",
+        env = "PODID_PREVIOUS_KEK_FILES",
+        value_delimiter = ','
+    )]
+    pub(crate) previous_kek_files: Vec<PathBuf>,
+    /// Previous KEKs themselves, base64, comma-separated (PODID_PREVIOUS_KEKS).
+    #[arg(
+        long = "previous-kek",
+        env = "PODID_PREVIOUS_KEKS",
+        value_delimiter = ',',
+        hide = true,
+        hide_env_values = true
+    )]
+    pub(crate) previous_keks: Vec<KekText>,
     /// Most pod identity associations per cluster.
     #[arg(
         long,

@@ -25,6 +25,7 @@ mod dev_agent;
 mod devenv;
 mod exec;
 mod iam;
+mod kek;
 mod kube_discovery;
 mod output;
 mod role_cmd;

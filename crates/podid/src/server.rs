@@ -15,6 +15,7 @@ use podid_issuer::sts::{SdkUpstream, SourceKind, StsIssuer, StsLimits, UpstreamC
 use podid_server::{AdminKey, BoundServer, IssuingMode, ServerOptions, ServiceConfig};
 
 use crate::cli::{IssuerKind, IssuingArgs, ServerArgs};
+use crate::kek::KekConfig;
 use crate::usage;
 
 /// Longest region name accepted (the longest real one, `ap-southeast-5`-style, is ~15 bytes).
@@ -37,6 +38,8 @@ pub(crate) struct ServerConfig {
     /// `Some` when the operator named the file: it must exist. `None`: `<data-dir>/admin-credentials`,
     /// created on first start.
     pub(crate) admin_key_file: Option<PathBuf>,
+    /// Where the key-encryption keys come from (default: `<data-dir>/kek`, created if absent).
+    pub(crate) keks: KekConfig,
     pub(crate) service: ServiceConfig,
     pub(crate) issuing: IssuingConfig,
 }
@@ -168,6 +171,12 @@ impl ServerConfig {
             store,
             data_dir: args.data_dir,
             admin_key_file: args.admin_access_key_file,
+            keks: KekConfig {
+                text: args.kek,
+                file: args.kek_file,
+                previous_files: args.previous_kek_files,
+                previous_texts: args.previous_keks,
+            },
             service,
             issuing,
         })
@@ -182,6 +191,7 @@ impl ServerConfig {
             store: format!("sqlite:{}", data_dir.join("podid.db").display()),
             data_dir: data_dir.to_owned(),
             admin_key_file: None,
+            keks: KekConfig::default(),
             service: ServiceConfig::new("us-east-1", LOCAL_ACCOUNT),
             issuing,
         }
@@ -211,6 +221,8 @@ pub(crate) async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         },
         None => None,
     };
+    // Before anything is created: a KEK named but missing stops the start here.
+    let keks = config.keks.load(&config.data_dir)?;
     let admin_key = load_admin_key(&config)?;
     if config.store == format!("sqlite:{}", config.data_dir.join("podid.db").display()) {
         create_private_dir(&config.data_dir)?;
@@ -226,6 +238,8 @@ pub(crate) async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         account_id = %config.service.account_id,
         issuer = issuing.name(),
         admin_access_key_id = %admin_key.access_key_id,
+        kek = %keks.current_id(),
+        previous_keks = keks.previous_ids().len(),
         "starting podid server"
     );
     let account_id = config.service.account_id.clone();
@@ -235,11 +249,15 @@ pub(crate) async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         service: config.service,
         backend,
         admin_key: admin_key.clone(),
+        keks,
         issuing,
     };
-    let server = BoundServer::bind(options)
-        .await
-        .context("starting the server")?;
+    let server = match BoundServer::bind(options).await {
+        Ok(server) => server,
+        // A KEK that does not open the store's secrets is configuration, like a bad flag.
+        Err(e @ podid_server::Error::SecretsAtRest(_)) => usage!("{e}"),
+        Err(e) => return Err(anyhow::Error::new(e).context("starting the server")),
+    };
     Ok(Started {
         server,
         admin_key,

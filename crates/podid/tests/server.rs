@@ -481,3 +481,114 @@ fn an_admin_key_file_named_on_the_command_line_is_created_when_absent() {
     let server = start(dir.path(), addr, &args);
     assert!(accepted(dir.path(), &server.endpoint(), &key_in(&key_file)));
 }
+
+/// Every byte of the SQLite database in `data` (the file and its WAL).
+fn database_bytes(data: &std::path::Path) -> Vec<u8> {
+    ["podid.db", "podid.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::read(data.join(f)).ok())
+        .flatten()
+        .collect()
+}
+
+/// Runs `podid server` expecting it to refuse to start; its last stderr line.
+fn refused_start(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = podid(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    stderr
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn secrets_are_sealed_under_a_kek_beside_the_database_and_only_that_kek_starts_it() {
+    use base64::Engine as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let addr = free_addr();
+    let (a, d) = (addr.to_string(), data.to_str().unwrap().to_owned());
+    let mut server = start(dir.path(), addr, &server_args(&a, &d));
+
+    // The default KEK: created beside the database, private, logged by id only.
+    let kek_file = data.join("kek");
+    assert_eq!(
+        std::fs::metadata(&kek_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let kek_text = std::fs::read_to_string(&kek_file).unwrap();
+    let kek = base64::engine::general_purpose::STANDARD
+        .decode(kek_text.trim())
+        .unwrap();
+    assert_eq!(kek.len(), 32);
+    let stderr = server.stderr_text();
+    assert!(stderr.contains("created a key-encryption key"), "{stderr}");
+    assert!(!stderr.contains(kek_text.trim()), "the KEK reached the log");
+    let (_, admin_secret) = key_in(&data.join("admin-credentials"));
+    assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
+    assert!(
+        !database_bytes(&data)
+            .windows(admin_secret.len())
+            .any(|w| w == admin_secret.as_bytes())
+    );
+
+    // Another KEK, from the environment: status 64 and a line that says which KEK is needed.
+    let other = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let line = refused_start(
+        dir.path(),
+        &server_args(&a, &d),
+        &[("PODID_KEK", other.as_str())],
+    );
+    assert!(
+        line.starts_with("error: ") && line.contains("which is not configured"),
+        "{line}"
+    );
+    // A malformed one is refused before anything starts.
+    let line = refused_start(
+        dir.path(),
+        &server_args(&a, &d),
+        &[("PODID_KEK", "almost-a-kek")],
+    );
+    assert!(
+        line.contains("PODID_KEK") && !line.contains("almost-a-kek"),
+        "{line}"
+    );
+
+    // Rotation: a new KEK file (created on this start) with the old one as previous...
+    let new_kek = data.join("kek.new");
+    let mut args = server_args(&a, &d);
+    let (n, o) = (new_kek.to_str().unwrap(), kek_file.to_str().unwrap());
+    args.extend(["--kek-file", n, "--previous-kek-file", o]);
+    let mut server = start(dir.path(), addr, &args);
+    assert!(
+        server.stderr_text().contains("re-wrapped secret records"),
+        "{}",
+        server.stderr_text()
+    );
+    assert!(accepted(
+        dir.path(),
+        &server.endpoint(),
+        &key_in(&data.join("admin-credentials"))
+    ));
+    assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
+    // ...after which the new KEK alone starts it, and the old one no longer does.
+    let mut args = server_args(&a, &d);
+    args.extend(["--kek-file", n]);
+    let mut server = start(dir.path(), addr, &args);
+    assert!(accepted(
+        dir.path(),
+        &server.endpoint(),
+        &key_in(&data.join("admin-credentials"))
+    ));
+    assert_eq!(server.terminate(Duration::from_secs(10)).code(), Some(0));
+    let line = refused_start(dir.path(), &server_args(&a, &d), &[]);
+    assert!(line.contains("which is not configured"), "{line}");
+}

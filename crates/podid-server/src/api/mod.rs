@@ -20,6 +20,7 @@ use podid_store::AuditLog;
 use crate::domain::assume::Issuer;
 use crate::domain::audit::Audit;
 use crate::domain::iam::Iam;
+use crate::domain::secrets::Secrets;
 use crate::domain::verifiers::Verifiers;
 use crate::state::{Registry, StoreHandle};
 
@@ -83,6 +84,8 @@ pub(crate) struct ApiState {
     pub(crate) store: StoreHandle,
     pub(crate) registry: Arc<Registry>,
     pub(crate) iam: Arc<Iam>,
+    /// The KEKs that seal secret records (access keys) before they are stored.
+    pub(crate) secrets: Secrets,
     pub(crate) issuer: Arc<dyn Issuer>,
     pub(crate) verifiers: Verifiers,
     pub(crate) audit: Audit,

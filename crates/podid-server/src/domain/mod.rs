@@ -4,8 +4,8 @@
 //! the IAM entity model and its in-memory index ([`iam`]); authorization by policy evaluation
 //! ([`authz`]); the one path that turns a trusted request into a role session ([`assume`]),
 //! behind the [`assume::Issuer`] interface; cluster and association writes ([`writes`]); token
-//! verifiers per cluster ([`verifiers`]); the sealing key ring ([`keyring`]); and the audit trail
-//! ([`audit`]). Imports only from `state` below it; never from `api`, `protocol` or `edge`.
+//! verifiers per cluster ([`verifiers`]); the sealing key ring ([`keyring`]); which stored records
+//! are secret and how they are sealed at rest ([`secrets`]); and the audit trail ([`audit`]). Imports only from `state` below it; never from `api`, `protocol` or `edge`.
 //! Refusals are typed errors here; each protocol decides their wire shape.
 
 pub(crate) mod assume;
@@ -15,5 +15,6 @@ pub(crate) mod caller;
 pub(crate) mod credentials;
 pub(crate) mod iam;
 pub(crate) mod keyring;
+pub(crate) mod secrets;
 pub(crate) mod verifiers;
 pub(crate) mod writes;

@@ -143,6 +143,13 @@ impl Store for SqliteStore {
     fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.changes.subscribe()
     }
+
+    async fn purge_overwritten(&self) -> Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || schema::truncate_wal(&path))
+            .await
+            .map_err(|_| Error::ReaderFailed)?
+    }
 }
 
 #[async_trait::async_trait]

@@ -150,8 +150,25 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection> {
         return Err(Error::Corrupt("the database refused WAL journal mode"));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Overwritten and deleted content is zeroed, not left in free space: when older databases'
+    // plaintext secrets are sealed at start, their old bytes must not survive in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Copies the WAL into the database and truncates it to nothing (`wal_checkpoint(TRUNCATE)`),
+/// on a connection of its own: the writer's stays busy with commits.
+pub(crate) fn truncate_wal(path: &Path) -> Result<()> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        return Err(Error::Busy(
+            "the WAL could not be truncated: readers kept it busy",
+        ));
+    }
+    Ok(())
 }
 
 /// A read-only connection to a database [`open_writer`] has already prepared.

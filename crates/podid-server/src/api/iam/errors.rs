@@ -85,7 +85,7 @@ impl From<StoreFailure> for QueryError {
     fn from(failure: StoreFailure) -> Self {
         match failure {
             StoreFailure::Contention => Self::ConcurrentModification,
-            StoreFailure::Store { .. } | StoreFailure::Codec { .. } => {
+            StoreFailure::Store { .. } | StoreFailure::Codec { .. } | StoreFailure::Seal { .. } => {
                 tracing::error!(error = %failure, "iam store operation failed");
                 Self::ServiceFailure
             }

@@ -32,9 +32,13 @@ async fn harness() -> Harness {
     let store: Arc<dyn Store> = sqlite.clone();
     let config = ServiceConfig::new("us-east-1", ACCOUNT);
     let iam = Arc::new(Iam::default());
-    let follower = Follower::start(store.clone(), vec![Arc::new(IamIndex(iam.clone()))])
-        .await
-        .unwrap();
+    let secrets = crate::domain::secrets::Secrets::ephemeral();
+    let follower = Follower::start(
+        store.clone(),
+        vec![Arc::new(IamIndex(iam.clone(), secrets.clone()))],
+    )
+    .await
+    .unwrap();
     let ring = podid_issuer::KeyRing::generate(Default::default(), time::OffsetDateTime::now_utc())
         .unwrap();
     let issuer = Arc::new(podid_issuer::LocalIssuer::new(ring));
@@ -52,6 +56,7 @@ async fn harness() -> Harness {
         store: StoreHandle::new(store, follower),
         registry: Default::default(),
         iam,
+        secrets,
     };
     ensure_admin_user(
         &state,

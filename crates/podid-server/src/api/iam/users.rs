@@ -116,7 +116,7 @@ pub(super) async fn create_key(cx: &Ctx<'_>) -> Result<Response, QueryError> {
         status: "Active".into(),
         create_date: records::now_iso(),
     };
-    let encoded = store::encode(&key)?;
+    let encoded = store::encode_secret(&cx.state.secrets, &records::access_key_key(&id), &key)?;
     store::edit(
         &cx.state.store,
         &records::user_key(&name),
@@ -222,22 +222,27 @@ pub(crate) async fn ensure_admin_user(
         let txn = Txn::new()
             .when(Compare::Absent(user_key.clone()))
             .put(user_key.clone(), store::encode(&user)?)
-            .put(key_key.clone(), store::encode(&key)?);
+            .put(
+                key_key.clone(),
+                store::encode_secret(&state.secrets, &key_key, &key)?,
+            );
         if let TxnOutcome::Committed { .. } = state.store.commit(txn).await.map_err(read)? {
             tracing::info!(user = name, "bootstrap administrator user created");
             return Ok(());
         }
     }
+    // A stored key that does not open or decode is rewritten below, like a changed one.
     let stored: Option<KeyRecord> = state
         .store
         .get(&key_key)
         .await
         .map_err(read)?
-        .and_then(|kv| serde_json::from_slice(&kv.value).ok());
+        .and_then(|kv| state.secrets.open(&kv).ok())
+        .and_then(|plaintext| serde_json::from_slice(&plaintext).ok());
     let key_ok = stored.is_some_and(|k| {
         k.user_name == name && k.secret_access_key == *secret && k.status == "Active"
     });
-    let encoded = store::encode(&key)?;
+    let encoded = store::encode_secret(&state.secrets, &key_key, &key)?;
     store::edit(
         &state.store,
         &user_key,

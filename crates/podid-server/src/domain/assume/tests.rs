@@ -74,7 +74,7 @@ fn authority(max: Option<Duration>) -> LocalAuthority {
         user("bob", &[]),
     ];
     kvs.sort_by(|a, b| a.key.cmp(&b.key));
-    IamIndex(iam.clone()).load(&kvs);
+    IamIndex(iam.clone(), crate::domain::secrets::Secrets::ephemeral()).load(&kvs);
     let ring =
         podid_issuer::KeyRing::generate(Default::default(), OffsetDateTime::now_utc()).unwrap();
     LocalAuthority {

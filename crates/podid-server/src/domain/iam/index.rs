@@ -1,6 +1,7 @@
 //! The in-memory IAM index: every `iam/` record, with its policy documents parsed once when the
 //! record arrives, so lookups on the credential and authorization paths never parse or touch
-//! the store. Fed only by [`crate::follow`] through [`IamIndex`].
+//! the store. Fed only by [`crate::follow`] through [`IamIndex`]. Access-key records are stored
+//! sealed ([`crate::domain::secrets`]) and opened here, once, as they arrive.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +13,7 @@ use podid_store::{Event, KeyValue};
 
 use super::catalog::{Catalog, ManagedPolicy};
 use super::records::{self, KeyRecord, PolicyRecord, RoleRecord, UserRecord};
+use crate::domain::secrets::Secrets;
 use crate::state::Index;
 
 /// An access key as the resolver needs it. `Debug` never prints the secret.
@@ -253,9 +255,9 @@ impl Iam {
         })
     }
 
-    fn load(&self, kvs: &[KeyValue]) {
+    fn load(&self, kvs: &[KeyValue], secrets: &Secrets) {
         let mut t = Tables::default();
-        for built in kvs.iter().filter_map(Built::from_kv) {
+        for built in kvs.iter().filter_map(|kv| Built::from_kv(kv, secrets)) {
             t.insert(built);
         }
         *self.tables.write() = t;
@@ -300,7 +302,7 @@ enum Built {
 }
 
 impl Built {
-    fn from_kv(kv: &KeyValue) -> Option<Self> {
+    fn from_kv(kv: &KeyValue, secrets: &Secrets) -> Option<Self> {
         let key = kv.key.as_str();
         if let Some(name) = key.strip_prefix(records::ROLE_PREFIX) {
             let r = decode::<RoleRecord>(kv)?;
@@ -338,7 +340,7 @@ impl Built {
             ))
         } else {
             let id = key.strip_prefix(records::KEY_PREFIX)?;
-            Some(Self::Key(id.to_owned(), decode::<KeyRecord>(kv)?))
+            Some(Self::Key(id.to_owned(), open_key(kv, secrets)?))
         }
     }
 }
@@ -376,6 +378,25 @@ fn decode<T: serde::de::DeserializeOwned>(kv: &KeyValue) -> Option<T> {
     }
 }
 
+/// An access-key record: opened with the KEKs, then decoded. The plaintext buffer is wiped on
+/// return; the secret lives on only inside the record's zeroizing `SecretKey`.
+fn open_key(kv: &KeyValue, secrets: &Secrets) -> Option<KeyRecord> {
+    let plaintext = match secrets.open(kv) {
+        Ok(plaintext) => plaintext,
+        Err(error) => {
+            tracing::error!(key = %kv.key, %error, "skipping a stored access key that does not open");
+            return None;
+        }
+    };
+    match serde_json::from_slice(&plaintext) {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::error!(key = %kv.key, %error, "skipping an unreadable stored access key");
+            None
+        }
+    }
+}
+
 fn parse(owner: &str, text: &str) -> Option<Policy> {
     match Policy::parse(text) {
         Ok(p) => Some(p),
@@ -392,20 +413,20 @@ fn parse_inline(owner: &str, docs: &BTreeMap<String, String>) -> Vec<(String, Po
         .collect()
 }
 
-/// The IAM index as a followed index of the `iam/` prefix.
-pub(crate) struct IamIndex(pub(crate) Arc<Iam>);
+/// The IAM index as a followed index of the `iam/` prefix; the KEKs open its access keys.
+pub(crate) struct IamIndex(pub(crate) Arc<Iam>, pub(crate) Secrets);
 
 impl Index for IamIndex {
     fn prefix(&self) -> &'static str {
         records::PREFIX
     }
     fn load(&self, kvs: &[KeyValue]) {
-        self.0.load(kvs);
+        self.0.load(kvs, &self.1);
     }
     fn apply(&self, event: &Event) {
         match event {
             Event::Put(kv) => {
-                if let Some(built) = Built::from_kv(kv) {
+                if let Some(built) = Built::from_kv(kv, &self.1) {
                     self.0.tables.write().insert(built);
                 }
             }

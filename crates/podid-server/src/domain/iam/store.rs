@@ -9,6 +9,9 @@ use podid_store::{Compare, Txn, TxnOutcome};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use zeroize::Zeroizing;
+
+use crate::domain::secrets::Secrets;
 use crate::state::StoreHandle;
 
 /// Optimistic-concurrency retries before giving up with [`StoreFailure::Contention`].
@@ -28,6 +31,12 @@ pub(crate) enum StoreFailure {
         what: &'static str,
         #[source]
         source: serde_json::Error,
+    },
+    #[error("sealing {key}: {source}")]
+    Seal {
+        key: String,
+        #[source]
+        source: podid_store::envelope::EnvelopeError,
     },
     #[error("too many concurrent modifications")]
     Contention,
@@ -79,6 +88,26 @@ pub(crate) fn encode(value: &impl Serialize) -> Result<Vec<u8>, StoreFailure> {
         what: "encoding",
         source,
     })
+}
+
+/// The stored form of a secret record (an access key): its JSON, sealed for `key` under the
+/// current KEK. The JSON never leaves a zeroizing buffer.
+pub(crate) fn encode_secret(
+    secrets: &Secrets,
+    key: &str,
+    value: &impl Serialize,
+) -> Result<Vec<u8>, StoreFailure> {
+    let mut json = Zeroizing::new(Vec::new());
+    serde_json::to_writer(&mut *json, value).map_err(|source| StoreFailure::Codec {
+        what: "encoding",
+        source,
+    })?;
+    secrets
+        .seal(key, &json)
+        .map_err(|source| StoreFailure::Seal {
+            key: key.to_owned(),
+            source,
+        })
 }
 
 fn store(what: &'static str) -> impl FnOnce(podid_store::Error) -> StoreFailure {
