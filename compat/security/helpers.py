@@ -8,7 +8,11 @@ import http.client
 import json
 import socket
 import ssl
+import subprocess
 import urllib.parse
+import uuid
+
+import rsa
 
 import jwt_tools as jt
 from podid_compat import ACCOUNT, REGION
@@ -39,13 +43,23 @@ def allow(action, resource="*", **extra):
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
+def new_key(kid=None):
+    """A `jwt_tools.Key` made by openssl in milliseconds (pure-Python RSA takes seconds)."""
+    pem = subprocess.run(["openssl", "genrsa", "-traditional", "2048"], capture_output=True, check=True).stdout
+    key = jt.Key.__new__(jt.Key)
+    key.private = rsa.PrivateKey.load_pkcs1(pem)
+    key.public = rsa.PublicKey(key.private.n, key.private.e)
+    key.kid = kid or uuid.uuid4().hex
+    return key
+
+
 class World:
     """One cluster with its own signing key, roles, associations and a node user."""
 
     def __init__(self, server, name, node_resource="*"):
         self.server, self.cluster = server, name
         self.issuer = f"https://oidc.example/{name}"
-        self.key = jt.Key()
+        self.key = new_key()
         server.register_cluster(name, issuer=self.issuer, jwks=self.key.jwks())
         self.iam = server.client("iam")
         self.eks = server.client("eks")
