@@ -21,7 +21,11 @@ podid_compat = importlib.util.module_from_spec(_spec)
 sys.modules["podid_compat"] = podid_compat
 _spec.loader.exec_module(podid_compat)
 
-from podid_compat import (  # noqa: E402,F401  (fixtures are re-exported for pytest)
+# Everything compat/python's conftest exports, fixtures included: pytest finds the fixtures here,
+# and in a run of both suites, where `conftest` may name this module, compat/python's
+# `from conftest import ...` still finds its names.
+from podid_compat import *  # noqa: E402,F401,F403
+from podid_compat import (  # noqa: E402,F401
     ACCOUNT, AGENT_COMMAND, PODID_BIN, REGION, Server, clean_env, cluster, free_port, fresh_server, server,
 )
 
