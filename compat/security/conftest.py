@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
@@ -156,17 +155,3 @@ def webhook(server, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def wait_for(predicate, timeout=5.0, interval=0.1):
-    deadline = time.time() + timeout
-    while True:
-        value = predicate()
-        if value or time.time() > deadline:
-            return value
-        time.sleep(interval)
-
-
-def healthy(endpoint):
-    with urllib.request.urlopen(endpoint + "/healthz", timeout=1) as r:
-        return r.status == 200

@@ -95,7 +95,6 @@ def test_service_account_without_association(world, ns, sa):
 
 def test_node_credentials_of_another_cluster(world, server):
     """A node user whose policy names only another cluster's ARN."""
-    node = h.World.__new__(h.World)
     iam = server.client("iam")
     iam.create_user(UserName="sec-node-elsewhere")
     iam.put_user_policy(UserName="sec-node-elsewhere", PolicyName="p", PolicyDocument=h.policy(h.allow(
