@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 
 import helpers as h
-from conftest import ACCOUNT, REGION
+from conftest import ACCOUNT
 
 
 def events(server, predicate, username=None, name=None, want=1, timeout=5):

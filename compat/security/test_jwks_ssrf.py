@@ -13,7 +13,6 @@ import botocore.exceptions
 import pytest
 
 import helpers as h
-from conftest import free_port
 
 DOC = ' (docs/server.md, "Where jwksUri fetches may go")'
 
