@@ -159,18 +159,19 @@ def powerful_role(server):
     return name, arn
 
 
-@pytest.mark.parametrize("how", ["inline", pytest.param("managed-arn", marks=pytest.mark.xfail(
-    strict=True, reason="STS AssumeRole ignores PolicyArns (managed session policies): the session keeps the "
-    "role's full permissions, even for a PolicyArns entry that does not exist"))])
+@pytest.mark.parametrize("how", ["inline", "managed-arn", "missing-arn"])
 def test_session_policy_narrows_an_admin_role(server, powerful_role, how):
     name, arn = powerful_role
     sts = server.client("sts")
     if how == "inline":
         c = sts.assume_role(RoleArn=arn, RoleSessionName="narrow",
                             Policy=h.policy(h.allow("sts:GetCallerIdentity")))["Credentials"]
-    else:
+    elif how == "managed-arn":
         c = sts.assume_role(RoleArn=arn, RoleSessionName="narrow",
                             PolicyArns=[{"arn": "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"}])["Credentials"]
+    else:  # a managed session policy that does not exist allows nothing
+        c = sts.assume_role(RoleArn=arn, RoleSessionName="narrow",
+                            PolicyArns=[{"arn": f"arn:aws:iam::{ACCOUNT}:policy/no-such-policy"}])["Credentials"]
     iam = server.client("iam", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
     status, code, message = refusal(lambda: iam.create_user(UserName="sec-narrow-" + uid()))
     assert (status, code) == (403, "AccessDenied")
@@ -256,8 +257,6 @@ def test_revocation_written_by_any_iam_client(server):
                               f"iam:GetRole on resource: {arn}")
 
 
-@pytest.mark.xfail(strict=True, reason="an explicit deny is worded as an implicit one ('because no identity-based "
-                   "policy allows'); AWS says 'with an explicit deny in an identity-based policy'")
 def test_explicit_deny_is_worded_as_aws_words_it(server):
     name, arn, old = role_session(server, "iam:GetRole")
     server.client("iam").put_role_policy(RoleName=name, PolicyName="deny", PolicyDocument=h.policy(

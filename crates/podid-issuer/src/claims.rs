@@ -40,6 +40,10 @@ pub struct SessionClaims {
     /// Inline session policy, JSON text, already validated by the caller.
     #[serde(rename = "sp", default, skip_serializing_if = "Option::is_none")]
     pub session_policy: Option<String>,
+    /// Managed session policies (`PolicyArns`), evaluated at each request with the inline one,
+    /// as AWS evaluates them: a policy deleted since allows nothing.
+    #[serde(rename = "spa", default, skip_serializing_if = "Vec::is_empty")]
+    pub session_policy_arns: Vec<String>,
     /// `ExternalId` presented when the role was assumed.
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,

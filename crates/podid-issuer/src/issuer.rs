@@ -36,6 +36,8 @@ pub struct IssueRequest {
     pub transitive_tag_keys: Vec<String>,
     /// Inline session policy (JSON text), already validated.
     pub session_policy: Option<String>,
+    /// Managed session policy ARNs (`PolicyArns`).
+    pub session_policy_arns: Vec<String>,
     /// `ExternalId` presented, if any.
     pub external_id: Option<String>,
     /// ARN of the role session this one was chained from, if any.
@@ -115,6 +117,7 @@ impl LocalIssuer {
             tags: request.tags,
             transitive_tag_keys: request.transitive_tag_keys,
             session_policy: request.session_policy,
+            session_policy_arns: request.session_policy_arns,
             external_id: request.external_id,
             issued_at,
             expires_at,

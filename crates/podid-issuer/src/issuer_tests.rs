@@ -15,6 +15,7 @@ fn request(duration_secs: u64, now: i64) -> IssueRequest {
         tags: vec![("eks-cluster-name".into(), "prod".into())],
         transitive_tag_keys: vec![],
         session_policy: None,
+        session_policy_arns: Vec::new(),
         external_id: None,
         source_identity: None,
         source: None,

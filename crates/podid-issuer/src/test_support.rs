@@ -38,6 +38,7 @@ pub(crate) fn claims(issued_at: i64, lifetime: i64) -> SessionClaims {
         ],
         transitive_tag_keys: vec!["eks-cluster-name".into()],
         session_policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+        session_policy_arns: Vec::new(),
         external_id: Some("ext-1".into()),
         issued_at,
         expires_at: issued_at + lifetime,

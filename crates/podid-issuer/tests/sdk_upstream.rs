@@ -111,6 +111,7 @@ fn request() -> UpstreamRequest {
         ],
         transitive_tag_keys: vec!["kubernetes-namespace".into(), "kubernetes-pod-name".into()],
         policy: Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into()),
+        policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
         external_id: Some("ext-1".into()),
         source: Source::Default,
     }
@@ -161,6 +162,10 @@ async fn assume_role_sends_every_member_and_reads_the_session() {
     assert_eq!(
         get("Policy"),
         Some(r#"{"Version":"2012-10-17","Statement":[]}"#)
+    );
+    assert_eq!(
+        get("PolicyArns.member.1.arn"),
+        Some("arn:aws:iam::aws:policy/ReadOnlyAccess")
     );
     assert_eq!(get("ExternalId"), Some("ext-1"));
     let auth = headers["authorization"].to_str().unwrap();

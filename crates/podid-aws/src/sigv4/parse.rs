@@ -67,6 +67,19 @@ impl fmt::Debug for ParsedAuth {
 
 /// Finds and parses the SigV4 parameters in the `Authorization` header or the query string.
 pub fn parse_request(parts: &Parts) -> Result<ParsedAuth, SigV4Error> {
+    // Two credentials, dates or tokens make the request ambiguous: an intermediary may read
+    // the other one. Refused, whichever comes first.
+    for name in [
+        http::header::AUTHORIZATION.as_str(),
+        "x-amz-date",
+        "x-amz-security-token",
+    ] {
+        if parts.headers.get_all(name).iter().nth(1).is_some() {
+            return Err(SigV4Error::Incomplete(format!(
+                "The request has more than one {name} header"
+            )));
+        }
+    }
     if let Some(value) = parts.headers.get(http::header::AUTHORIZATION) {
         let value = value
             .to_str()

@@ -342,3 +342,35 @@ fn errors_map_to_each_protocol() {
         "ExpiredToken"
     );
 }
+
+#[test]
+fn a_second_authorization_date_or_token_header_is_refused() {
+    let vanilla = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+    for (name, first, second) in [
+        (
+            "authorization",
+            vanilla,
+            "AWS4-HMAC-SHA256 Credential=AKIAOTHER/x",
+        ),
+        ("x-amz-date", "20150830T123600Z", "20150830T123600Z"),
+        ("x-amz-security-token", "a", "b"),
+    ] {
+        let mut builder = Request::builder()
+            .method("GET")
+            .uri("/")
+            .header("host", "example.amazonaws.com")
+            .header(name, first)
+            .header(name, second);
+        if name != "authorization" {
+            builder = builder.header("authorization", vanilla);
+        }
+        if name != "x-amz-date" {
+            builder = builder.header("x-amz-date", "20150830T123600Z");
+        }
+        let (parts, ()) = builder.body(()).unwrap().into_parts();
+        match parse_request(&parts) {
+            Err(SigV4Error::Incomplete(m)) => assert!(m.contains(name), "{m}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}

@@ -18,7 +18,7 @@ use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{Region, SharedCredentialsProvider};
 use aws_sdk_sts::error::SdkError;
 use aws_sdk_sts::operation::RequestId as _;
-use aws_sdk_sts::types::Tag;
+use aws_sdk_sts::types::{PolicyDescriptorType, Tag};
 use time::OffsetDateTime;
 
 use super::{
@@ -175,6 +175,13 @@ impl Upstream for SdkUpstream {
                     .then(|| request.transitive_tag_keys.clone()),
             )
             .set_policy(request.policy.clone())
+            .set_policy_arns((!request.policy_arns.is_empty()).then(|| {
+                request
+                    .policy_arns
+                    .iter()
+                    .map(|arn| PolicyDescriptorType::builder().arn(arn).build())
+                    .collect()
+            }))
             .set_external_id(request.external_id.clone());
         let sent = match &request.source {
             Source::Default => call.send().await,

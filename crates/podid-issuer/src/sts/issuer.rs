@@ -78,6 +78,7 @@ struct Key {
     tags: Vec<(String, String)>,
     transitive_tag_keys: Vec<String>,
     policy: Option<String>,
+    policy_arns: Vec<String>,
     external_id: Option<String>,
     /// The access key id of the session that signs a chained call (`None`: podid's own).
     source: Option<String>,
@@ -142,6 +143,7 @@ impl StsIssuer {
             tags: request.tags,
             transitive_tag_keys: request.transitive_tag_keys,
             policy: request.policy,
+            policy_arns: request.policy_arns,
             external_id: request.external_id,
             source: match &request.source {
                 Source::Default => None,

@@ -38,6 +38,8 @@ pub struct UpstreamRequest {
     pub transitive_tag_keys: Vec<String>,
     /// `Policy`: an inline session policy (JSON text).
     pub policy: Option<String>,
+    /// `PolicyArns`: managed session policies.
+    pub policy_arns: Vec<String>,
     pub external_id: Option<String>,
     /// Whose credentials sign the call.
     pub source: Source,

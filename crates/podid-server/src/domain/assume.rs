@@ -70,6 +70,8 @@ pub(crate) struct AssumeRequest<'a> {
     pub(crate) tags: Vec<(String, String)>,
     pub(crate) transitive_tag_keys: Vec<String>,
     pub(crate) session_policy: Option<String>,
+    /// Managed session policies (`PolicyArns`), sealed by ARN and evaluated at each request.
+    pub(crate) session_policy_arns: Vec<String>,
     pub(crate) external_id: Option<String>,
     pub(crate) source_identity: Option<String>,
     /// Condition keys beyond those derived above (`aws:SourceAccount`, `aws:SourceArn`).
@@ -293,6 +295,7 @@ impl LocalAuthority {
                 tags: request.tags,
                 transitive_tag_keys: request.transitive_tag_keys,
                 session_policy: request.session_policy,
+                session_policy_arns: request.session_policy_arns,
                 external_id: request.external_id,
                 source_identity: request.source_identity,
                 source: request.source,
@@ -361,11 +364,14 @@ impl LocalAuthority {
             return Ok(());
         };
         for action in actions {
-            if !authz::is_allowed(&self.iam, caller, source_ip, action, request.role_arn, &[]) {
+            if let Err(reason) =
+                authz::check(&self.iam, caller, source_ip, action, request.role_arn, &[])
+            {
                 return Err(AssumeError::IdentityDenied(Denied {
                     caller_arn: caller.arn.clone(),
                     action: (*action).to_owned(),
                     resource: request.role_arn.to_owned(),
+                    reason,
                 }));
             }
         }

@@ -9,7 +9,10 @@
 
 use std::net::IpAddr;
 
-use podid_iam::{Policy, PrincipalInfo, RequestContext, evaluate, evaluate_with_session_policies};
+use podid_iam::{
+    Decision, Policy, PolicySource, PrincipalInfo, RequestContext, evaluate,
+    evaluate_with_session_policies,
+};
 use podid_issuer::Principal;
 use time::OffsetDateTime;
 
@@ -23,6 +26,32 @@ pub(crate) struct Denied {
     pub(crate) caller_arn: String,
     pub(crate) action: String,
     pub(crate) resource: String,
+    pub(crate) reason: DenyReason,
+}
+
+/// Why a call was denied, as AWS's message says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DenyReason {
+    /// No identity-based policy allows the action (also: the principal no longer exists).
+    NoIdentityAllow,
+    /// The identity policies allow it, the session policies do not.
+    NoSessionAllow,
+    /// A Deny statement in an identity-based policy matched.
+    ExplicitIdentityDeny,
+    /// A Deny statement in a session policy matched.
+    ExplicitSessionDeny,
+}
+
+impl Denied {
+    /// "No identity-based policy allows": for refusals made before any evaluation.
+    pub(crate) fn implicit(caller_arn: &str, action: &str, resource: &str) -> Self {
+        Self {
+            caller_arn: caller_arn.to_owned(),
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            reason: DenyReason::NoIdentityAllow,
+        }
+    }
 }
 
 /// The IAM view of a caller: who it is, and its principal tags (role tags overlaid by session tags).
@@ -87,35 +116,61 @@ pub(crate) fn role_name_of(role_arn: &str) -> Option<&str> {
         .map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
 }
 
+/// The policies that judge a caller.
+struct CallerPolicies {
+    identity: Vec<Policy>,
+    /// The session policies that still exist (inline, then managed by ARN).
+    session: Vec<Policy>,
+    /// Whether the session was given any session policy: then only what they allow is allowed,
+    /// even when none of them exists any more.
+    session_limited: bool,
+}
+
 /// The identity-based (and session) policies that judge `caller`.
-fn caller_policies(iam: &Iam, caller: &Caller) -> (Vec<Policy>, Vec<Policy>) {
+fn caller_policies(iam: &Iam, caller: &Caller) -> CallerPolicies {
     match &caller.kind {
-        CallerKind::User { name, .. } => (iam.user_policies(name), Vec::new()),
+        CallerKind::User { name, .. } => CallerPolicies {
+            identity: iam.user_policies(name),
+            session: Vec::new(),
+            session_limited: false,
+        },
         CallerKind::AssumedRole(claims) => {
             let (role_name, role_id) = match &claims.principal {
                 Principal::AssumedRole(r) => (r.role_name.as_str(), r.role_id.as_str()),
                 _ => ("", ""),
             };
-            let session: Vec<Policy> = claims
+            let mut session: Vec<Policy> = claims
                 .session_policy
                 .as_deref()
                 .and_then(|text| Policy::parse(text).ok())
                 .into_iter()
                 .collect();
-            (iam.session_role_policies(role_name, role_id), session)
+            session.extend(
+                claims
+                    .session_policy_arns
+                    .iter()
+                    .filter_map(|arn| iam.managed_policy(arn))
+                    .map(|named| named.policy),
+            );
+            CallerPolicies {
+                identity: iam.session_role_policies(role_name, role_id),
+                session,
+                session_limited: claims.session_policy.is_some()
+                    || !claims.session_policy_arns.is_empty(),
+            }
         }
     }
 }
 
-/// Is `caller` allowed `action` on `resource` with these extra context keys?
-pub(crate) fn is_allowed(
+/// Is `caller` allowed `action` on `resource` with these extra context keys? `Err` says why not.
+pub(crate) fn check(
     iam: &Iam,
     caller: &Caller,
     source_ip: Option<IpAddr>,
     action: &str,
     resource: &str,
     extra: &[(&str, &str)],
-) -> bool {
+) -> Result<(), DenyReason> {
     let mut ctx = principal_context(iam, caller, action).with_resource(resource);
     if let Some(ip) = source_ip {
         ctx = ctx.with_value("aws:SourceIp", &ip.to_string());
@@ -123,17 +178,46 @@ pub(crate) fn is_allowed(
     for (k, v) in extra {
         ctx = ctx.with_value(k, v);
     }
-    let (identity, session) = caller_policies(iam, caller);
-    let identity: Vec<&Policy> = identity.iter().collect();
-    let evaluation = if session.is_empty()
-        && !matches!(caller.kind, CallerKind::AssumedRole(ref c) if c.session_policy.is_some())
-    {
-        evaluate(&identity, &ctx)
-    } else {
-        let session: Vec<&Policy> = session.iter().collect();
+    let policies = caller_policies(iam, caller);
+    let identity: Vec<&Policy> = policies.identity.iter().collect();
+    let evaluation = if policies.session_limited {
+        if policies.session.is_empty() {
+            // Every session policy is gone: nothing is allowed, and an identity Deny still
+            // says so first.
+            return match evaluate(&identity, &ctx).decision {
+                Decision::ExplicitDeny => Err(DenyReason::ExplicitIdentityDeny),
+                Decision::Allowed => Err(DenyReason::NoSessionAllow),
+                Decision::ImplicitDeny => Err(DenyReason::NoIdentityAllow),
+            };
+        }
+        let session: Vec<&Policy> = policies.session.iter().collect();
         evaluate_with_session_policies(&identity, &session, &ctx)
+    } else {
+        evaluate(&identity, &ctx)
     };
-    evaluation.is_allowed()
+    match evaluation.decision {
+        Decision::Allowed => Ok(()),
+        Decision::ExplicitDeny => Err(
+            if evaluation
+                .matched_statements
+                .iter()
+                .any(|m| m.source == PolicySource::Identity)
+            {
+                DenyReason::ExplicitIdentityDeny
+            } else {
+                DenyReason::ExplicitSessionDeny
+            },
+        ),
+        Decision::ImplicitDeny if policies.session_limited => {
+            // Which set failed to allow: the identity policies, or the session policies?
+            if evaluate(&identity, &ctx).is_allowed() {
+                Err(DenyReason::NoSessionAllow)
+            } else {
+                Err(DenyReason::NoIdentityAllow)
+            }
+        }
+        Decision::ImplicitDeny => Err(DenyReason::NoIdentityAllow),
+    }
 }
 
 /// Authorizes the request's caller for `action` on `resource`.
@@ -154,13 +238,14 @@ pub(crate) fn authorize_with(
     resource: &str,
     extra: &[(&str, &str)],
 ) -> Result<(), Denied> {
-    if is_allowed(iam, &info.caller, info.source_ip, action, resource, extra) {
+    let Err(reason) = check(iam, &info.caller, info.source_ip, action, resource, extra) else {
         return Ok(());
-    }
-    tracing::info!(caller = %info.caller.arn, action, resource, "access denied");
+    };
+    tracing::info!(caller = %info.caller.arn, action, resource, ?reason, "access denied");
     Err(Denied {
         caller_arn: info.caller.arn.clone(),
         action: action.to_owned(),
         resource: resource.to_owned(),
+        reason,
     })
 }

@@ -46,6 +46,9 @@ pub(crate) fn router(
             axum::middleware::from_fn_with_state(state.clone(), api::failed_calls::record),
         ))
         .fallback(unknown_operation)
+        // A method a route does not serve (DELETE /clusters/{name}: EKS DeleteCluster) is an
+        // operation podid does not implement, answered in the protocol's shape, not a bare 405.
+        .method_not_allowed_fallback(unknown_operation)
         .layer(axum::middleware::from_fn_with_state(
             authenticator,
             authenticate::authenticate,

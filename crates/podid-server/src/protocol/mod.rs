@@ -85,8 +85,24 @@ fn encode(error: AwsError, protocol: Protocol, request_id: &str) -> Response {
 /// AWS's text for an identity-policy refusal; the same in every protocol, only the code and
 /// status differ.
 fn denied_message(d: &crate::domain::authz::Denied) -> String {
+    use crate::domain::authz::DenyReason;
+    let why = match d.reason {
+        DenyReason::NoIdentityAllow => {
+            format!(
+                "because no identity-based policy allows the {} action",
+                d.action
+            )
+        }
+        DenyReason::NoSessionAllow => {
+            format!("because no session policy allows the {} action", d.action)
+        }
+        DenyReason::ExplicitIdentityDeny => {
+            "with an explicit deny in an identity-based policy".into()
+        }
+        DenyReason::ExplicitSessionDeny => "with an explicit deny in a session policy".into(),
+    };
     format!(
-        "User: {} is not authorized to perform: {} on resource: {} because no identity-based policy allows the {} action",
-        d.caller_arn, d.action, d.resource, d.action
+        "User: {} is not authorized to perform: {} on resource: {} {why}",
+        d.caller_arn, d.action, d.resource
     )
 }

@@ -62,6 +62,7 @@ fn request(session: &str, policy: Option<&str>) -> UpstreamRequest {
         tags: Vec::new(),
         transitive_tag_keys: Vec::new(),
         policy: policy.map(str::to_owned),
+        policy_arns: Vec::new(),
         external_id: None,
         source: Source::Default,
     }

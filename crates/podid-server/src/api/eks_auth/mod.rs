@@ -378,6 +378,7 @@ async fn assume_for<'s>(
             } else {
                 association.policy.clone()
             },
+            session_policy_arns: Vec::new(),
             external_id: None,
             source_identity: None,
             extra_context: vec![
@@ -405,6 +406,7 @@ async fn assume_for<'s>(
                     tags: tags.clone(),
                     transitive_tag_keys: tags.iter().map(|(k, _)| k.clone()).collect(),
                     session_policy: association.policy.clone(),
+                    session_policy_arns: Vec::new(),
                     external_id: association.external_id.clone(),
                     source_identity: None,
                     extra_context: Vec::new(),

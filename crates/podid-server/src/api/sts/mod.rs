@@ -27,6 +27,8 @@ const MAX_SESSION_POLICY: usize = 2048;
 /// At most 50 session tags, keys ≤ 128 and values ≤ 256 characters (STS `tagListType`).
 const MAX_SESSION_TAGS: usize = 50;
 /// `DurationSeconds` (`roleDurationSecondsType`): 15 minutes to 12 hours.
+/// Most managed session policies one AssumeRole may pass (STS's `policyDescriptorListType`).
+const MAX_POLICY_ARNS: usize = 10;
 const DURATION_RANGE: std::ops::RangeInclusive<u64> = 900..=43_200;
 
 pub(crate) async fn dispatch(
@@ -92,7 +94,9 @@ async fn assume_role(
         .await
         .and_then(|session| {
             let expiration = assume::iso8601(session.expiration());
-            let result = result(&session, &expiration, request.get("Policy").is_some());
+            let has_policy =
+                request.get("Policy").is_some() || !request.struct_list("PolicyArns").is_empty();
+            let result = result(&session, &expiration, has_policy);
             let response = reply("AssumeRole", info, &result)?;
             Ok((response, audit_value(&result.audit_copy())))
         });
@@ -161,6 +165,7 @@ async fn assume_role_checked(
         podid_iam::Policy::parse(p)
             .map_err(|e| QueryError::MalformedPolicyDocument(e.aws_message()))?;
     }
+    let policy_arns = policy_arns(request)?;
     let (tags, transitive) = session_tags(request)?;
     let requested_secs = duration_seconds(request)?;
     state
@@ -176,6 +181,7 @@ async fn assume_role_checked(
             tags,
             transitive_tag_keys: transitive,
             session_policy: policy,
+            session_policy_arns: policy_arns,
             external_id: request.get("ExternalId").map(str::to_owned),
             source_identity: request.get("SourceIdentity").map(str::to_owned),
             extra_context: Vec::new(),
@@ -190,13 +196,9 @@ async fn assume_role_checked(
 fn assume_error(e: AssumeError, caller_arn: &str, role_arn: &str) -> QueryError {
     match e {
         // A missing role is refused like one the caller may not assume, revealing nothing.
-        AssumeError::RoleNotFound { .. } => {
-            QueryError::AccessDenied(crate::domain::authz::Denied {
-                caller_arn: caller_arn.to_owned(),
-                action: "sts:AssumeRole".to_owned(),
-                resource: role_arn.to_owned(),
-            })
-        }
+        AssumeError::RoleNotFound { .. } => QueryError::AccessDenied(
+            crate::domain::authz::Denied::implicit(caller_arn, "sts:AssumeRole", role_arn),
+        ),
         AssumeError::IdentityDenied(denied) => QueryError::AccessDenied(denied),
         AssumeError::TrustDenied { .. } => QueryError::AssumeRoleDenied {
             caller_arn: caller_arn.to_owned(),
@@ -215,11 +217,9 @@ fn assume_error(e: AssumeError, caller_arn: &str, role_arn: &str) -> QueryError 
         )),
         AssumeError::PackedPolicyTooLarge => QueryError::PackedPolicyTooLarge,
         // `sts` mode: podid's STS does not hand out upstream roles to its own IAM identities.
-        AssumeError::UpstreamOnly => QueryError::AccessDenied(crate::domain::authz::Denied {
-            caller_arn: caller_arn.to_owned(),
-            action: "sts:AssumeRole".to_owned(),
-            resource: role_arn.to_owned(),
-        }),
+        AssumeError::UpstreamOnly => QueryError::AccessDenied(
+            crate::domain::authz::Denied::implicit(caller_arn, "sts:AssumeRole", role_arn),
+        ),
         AssumeError::Upstream(error) => {
             tracing::error!(%error, "upstream STS failed for podid's own STS AssumeRole");
             QueryError::InternalFailure
@@ -252,6 +252,32 @@ fn packed_percent(token_len: usize) -> usize {
     (token_len * 100)
         .div_ceil(podid_issuer::MAX_TOKEN_LEN)
         .min(100)
+}
+
+/// `PolicyArns.member.N.arn`: up to ten managed session policies, as STS's model constrains
+/// them. They are sealed by ARN and evaluated at each request (a policy that does not exist, or
+/// no longer does, allows nothing), so they narrow the session as AWS's do.
+fn policy_arns(request: &QueryRequest) -> Result<Vec<String>, QueryError> {
+    let mut arns = Vec::new();
+    for member in request.struct_list("PolicyArns") {
+        let arn = member
+            .iter()
+            .find(|(k, _)| *k == "arn")
+            .map(|(_, v)| (*v).to_owned())
+            .unwrap_or_default();
+        if !(20..=2048).contains(&arn.chars().count()) {
+            return Err(QueryError::Validation(
+                "1 validation error detected: Value at 'policyArns.member.arn' failed to satisfy constraint: Member must have length between 20 and 2048".into(),
+            ));
+        }
+        arns.push(arn);
+    }
+    if arns.len() > MAX_POLICY_ARNS {
+        return Err(QueryError::Validation(format!(
+            "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to {MAX_POLICY_ARNS}"
+        )));
+    }
+    Ok(arns)
 }
 
 fn session_tags(request: &QueryRequest) -> Result<(Tags, Vec<String>), QueryError> {

@@ -110,6 +110,7 @@ fn request<'a>(role: &'a str, assumer: Assumer<'a>, lifetime: Lifetime) -> Assum
         tags: Vec::new(),
         transitive_tag_keys: Vec::new(),
         session_policy: None,
+        session_policy_arns: Vec::new(),
         external_id: None,
         source_identity: None,
         extra_context: Vec::new(),

@@ -69,6 +69,7 @@ impl Issuer for StsAuthority {
             tags,
             transitive_tag_keys: transitive_tag_keys.clone(),
             policy: request.session_policy,
+            policy_arns: request.session_policy_arns,
             external_id: request.external_id,
             source,
         };

@@ -72,6 +72,7 @@ fn request<'a>(role: &'a str, assumer: Assumer<'a>) -> AssumeRequest<'a> {
         tags: tags(),
         transitive_tag_keys: tags().into_iter().map(|(k, _)| k).collect(),
         session_policy: None,
+        session_policy_arns: Vec::new(),
         external_id: None,
         source_identity: None,
         extra_context: Vec::new(),
