@@ -9,6 +9,8 @@ pub(crate) mod admin;
 pub(crate) mod cloudtrail;
 pub(crate) mod eks;
 pub(crate) mod eks_auth;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod iam;
 pub(crate) mod sts;
 

@@ -7,7 +7,7 @@
 
 mod errors;
 mod handlers;
-mod input;
+pub(in crate::api) mod input;
 mod managed;
 mod principals;
 mod roles;
