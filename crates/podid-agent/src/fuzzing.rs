@@ -15,12 +15,12 @@ use crate::handler::{CredentialService, check_request, read_token};
 /// or EKS Auth.
 pub fn credentials_request(bound: &[IpAddr], request: &http::Request<()>, now: i64) -> u16 {
     let (hosts, display) = CredentialService::hosts_for(bound);
-    let token = match check_request(&hosts, &display, request.uri(), request.headers()) {
-        Ok(token) => token,
-        Err(refusal) => return refusal.status().as_u16(),
+    let refusal = match check_request(&hosts, request.uri(), request.headers()) {
+        Ok(token) => match read_token(token, now) {
+            Ok(_) => return 200,
+            Err(refusal) => refusal,
+        },
+        Err(refusal) => refusal,
     };
-    match read_token(token, now) {
-        Ok(_) => 200,
-        Err(refusal) => refusal.status().as_u16(),
-    }
+    refusal.respond(&display).status().as_u16()
 }

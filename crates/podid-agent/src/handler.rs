@@ -73,9 +73,9 @@ pub(crate) async fn credentials(
 }
 
 async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap) -> Response {
-    let token = match check_request(&service.hosts, &service.hosts_display, uri, headers) {
+    let token = match check_request(&service.hosts, uri, headers) {
         Ok(token) => token,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.respond(&service.hosts_display),
     };
     let now = unix_now_secs();
     if let Some(body) = service.cache.serve_repeat(token, now).await {
@@ -83,7 +83,7 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
     }
     let (token, claims) = match read_token(token, now) {
         Ok(ok) => ok,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.respond(&service.hosts_display),
     };
     match service.cache.credentials(token, &claims).await {
         Ok(body) => json_response(body),
@@ -94,19 +94,61 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
     }
 }
 
-/// The checks before the cache is asked, in the reference's order: one `Host` naming this
-/// agent (403 otherwise), then a non-empty `Authorization` (400). Returns the raw token.
+/// Why `/v1/credentials` refused a request before asking the cache; [`Refusal::respond`] is the
+/// one place each becomes the reference agent's answer.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// More than one `Host` header.
+    TooManyHosts,
+    /// The request named this host (port stripped), not one the agent serves.
+    WrongHost(String),
+    /// No `Authorization` header, or an empty one.
+    EmptyToken,
+    /// The token's claims could not be read.
+    Unparseable(TokenError),
+    /// `exp` or `nbf` refused the token; the reference's reason.
+    Claims(&'static str),
+}
+
+impl Refusal {
+    /// The answer, in the reference's words; `hosts_display` lists the accepted hosts.
+    pub(crate) fn respond(self, hosts_display: &str) -> Response {
+        match self {
+            Self::TooManyHosts => too_many_hosts(),
+            Self::WrongHost(bare) => text_response(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "Access Denied. Called agent through invalid address, please use either {hosts_display} address not {bare}"
+                ),
+            ),
+            Self::EmptyToken => text_response(
+                StatusCode::BAD_REQUEST,
+                "Service account token cannot be empty",
+            ),
+            Self::Unparseable(e) => text_response(
+                StatusCode::BAD_REQUEST,
+                &format!("Service account token cannot be parsed: {e}"),
+            ),
+            Self::Claims(reason) => text_response(
+                StatusCode::BAD_REQUEST,
+                &format!("Service account token failed basic claim validations: {reason}"),
+            ),
+        }
+    }
+}
+
+/// The checks before the cache is asked, in the reference's order: one `Host` naming one of
+/// `hosts` (403 otherwise), then a non-empty `Authorization` (400). Returns the raw token.
 pub(crate) fn check_request<'h>(
     hosts: &[String],
-    hosts_display: &str,
     uri: &Uri,
     headers: &'h HeaderMap,
-) -> Result<&'h [u8], Response> {
+) -> Result<&'h [u8], Refusal> {
     // A second Host header is how a request smuggles a name past the check below; Go's
     // net/http (the reference agent's server) refuses such requests with this answer.
     if headers.get_all(header::HOST).iter().nth(1).is_some() {
         tracing::debug!("refused: more than one Host header");
-        return Err(too_many_hosts());
+        return Err(Refusal::TooManyHosts);
     }
     // An absolute-form target (`GET http://host/v1/credentials`) names the host itself, and
     // Go uses it over the Host header; so does this check.
@@ -118,12 +160,7 @@ pub(crate) fn check_request<'h>(
     let bare = strip_port(host);
     if !hosts.iter().any(|h| h == bare) {
         tracing::debug!(host = bare, "refused: wrong host");
-        return Err(text_response(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "Access Denied. Called agent through invalid address, please use either {hosts_display} address not {bare}"
-            ),
-        ));
+        return Err(Refusal::WrongHost(bare.to_owned()));
     }
     // The raw header is the token: SDKs send the token file verbatim, no `Bearer ` prefix.
     let token = headers
@@ -131,37 +168,20 @@ pub(crate) fn check_request<'h>(
         .map(HeaderValue::as_bytes)
         .unwrap_or_default();
     if token.is_empty() {
-        return Err(text_response(
-            StatusCode::BAD_REQUEST,
-            "Service account token cannot be empty",
-        ));
+        return Err(Refusal::EmptyToken);
     }
     Ok(token)
 }
 
 /// The token's claims, peeked without the signature (as the reference does), and its
-/// `exp`/`nbf` by the reference validator's rules at `now`; a refusal is a 400.
-pub(crate) fn read_token(token: &[u8], now: i64) -> Result<(&str, UnverifiedClaims), Response> {
-    let claims =
-        match std::str::from_utf8(token).map_err(|_| TokenError::Malformed("token is not UTF-8")) {
-            Ok(token) => peek_unverified(token).map(|claims| (token, claims)),
-            Err(e) => Err(e),
-        };
-    let (token, claims) = match claims {
-        Ok(ok) => ok,
-        Err(e) => {
-            return Err(text_response(
-                StatusCode::BAD_REQUEST,
-                &format!("Service account token cannot be parsed: {e}"),
-            ));
-        }
-    };
+/// `exp`/`nbf` by the reference validator's rules at `now`.
+pub(crate) fn read_token(token: &[u8], now: i64) -> Result<(&str, UnverifiedClaims), Refusal> {
+    let token = std::str::from_utf8(token)
+        .map_err(|_| Refusal::Unparseable(TokenError::Malformed("token is not UTF-8")))?;
+    let claims = peek_unverified(token).map_err(Refusal::Unparseable)?;
     // Signature unchecked here, as in the reference; exp/nbf by its validator's rules.
     if let Some(reason) = claims_failure(now, claims.expires_at, claims.not_before) {
-        return Err(text_response(
-            StatusCode::BAD_REQUEST,
-            &format!("Service account token failed basic claim validations: {reason}"),
-        ));
+        return Err(Refusal::Claims(reason));
     }
     Ok((token, claims))
 }
