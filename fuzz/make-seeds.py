@@ -2,7 +2,7 @@
 """Writes the seed corpora under fuzz/corpus/<target>/ from the repository's own fixtures.
 
 Run from anywhere: `python3 fuzz/make-seeds.py` (needs the `cryptography` package to sign the
-ES256 token seeds with keys/p256.pk8). Sources: the webhook's golden reviews
+ES256 token seeds with keys/p256-sec1.der). Sources: the webhook's golden reviews
 (crates/podid-webhook/tests/golden), the policy documents in podid-iam's tests, the IAM/STS
 parameters of podid-server's golden test, and hand-written requests of each shape. Seeds are
 named `seed-<source>`; crash inputs kept as regressions are named `crash-<what>`.
@@ -56,7 +56,7 @@ def tokens():
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-    key = serialization.load_der_private_key((ROOT / "fuzz/keys/p256.pk8").read_bytes(), None)
+    key = serialization.load_der_private_key((ROOT / "fuzz/keys/p256-sec1.der").read_bytes(), None)
     nums = key.public_key().public_numbers()
     jwks = {"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": "fuzz-ec",
                       "x": b64u(nums.x.to_bytes(32, "big")), "y": b64u(nums.y.to_bytes(32, "big"))}]}

@@ -40,15 +40,15 @@ struct TokenFixture {
     verifier: Verifier,
 }
 
-/// A fixed P-256 key (`keys/p256.pk8`, used for nothing else), its JWKS and a verifier for it.
+/// A fixed P-256 key (`keys/p256-sec1.der`, used for nothing else), its JWKS and a verifier for it.
 fn token_fixture() -> &'static TokenFixture {
     static FIXTURE: OnceLock<TokenFixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let key = EcdsaKeyPair::from_pkcs8(
+        let key = EcdsaKeyPair::from_private_key_der(
             &ECDSA_P256_SHA256_FIXED_SIGNING,
-            include_bytes!("../keys/p256.pk8"),
+            include_bytes!("../keys/p256-sec1.der"),
         )
-        .expect("keys/p256.pk8 is a P-256 PKCS#8 key");
+        .expect("keys/p256-sec1.der is a P-256 SEC 1 (RFC 5915) key");
         let point = key.public_key().as_ref();
         let (x, y) = point
             .get(1..33)
