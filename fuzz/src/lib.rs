@@ -360,7 +360,10 @@ pub fn admission(data: &[u8]) {
         .decode(patch.as_str().expect("patch is a string"))
         .expect("patch is base64");
     let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("patch is a JSON Patch");
-    let review: Value = serde_json::from_slice(data).expect("admitted input is JSON");
+    // serde_json skips unknown members without checking their UTF-8, so an admitted body may
+    // hold invalid UTF-8 there (harmless: nothing reads it); read the pod back lossily.
+    let review: Value =
+        serde_json::from_str(&String::from_utf8_lossy(data)).expect("admitted input is JSON");
     let mut pod = review
         .pointer("/request/object")
         .cloned()
