@@ -1,7 +1,7 @@
 //! Entry point for the fuzz targets in `fuzz/` only, behind the `fuzzing` feature: not part of
 //! the crate's API (hidden from the docs, never enabled by a product build).
 //!
-//! [`credentials_request`] runs everything `/v1/credentials` does to a request before the
+//! `credentials_request` runs everything `/v1/credentials` does to a request before the
 //! credential cache is asked, with the handler's own functions: the `Host` checks, the empty
 //! token check, the unverified claim peek and the `exp`/`nbf` rules. Nothing here may panic on
 //! any input: a panic is a fuzzing finding.
