@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use podid_token::{TokenError, peek_unverified};
+use podid_token::{TokenError, UnverifiedClaims, peek_unverified};
 use tracing::Instrument;
 
 use crate::cache::{CredentialCache, claims_failure, unix_now_secs};
@@ -73,11 +73,82 @@ pub(crate) async fn credentials(
 }
 
 async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap) -> Response {
+    let token = match check_request(&service.hosts, uri, headers) {
+        Ok(token) => token,
+        Err(refusal) => return refusal.respond(&service.hosts_display),
+    };
+    let now = unix_now_secs();
+    if let Some(body) = service.cache.serve_repeat(token, now).await {
+        return json_response(body);
+    }
+    let (token, claims) = match read_token(token, now) {
+        Ok(ok) => ok,
+        Err(refusal) => return refusal.respond(&service.hosts_display),
+    };
+    match service.cache.credentials(token, &claims).await {
+        Ok(body) => json_response(body),
+        Err(e) => {
+            tracing::error!(error = %e.body(), namespace = %claims.namespace, service_account = %claims.service_account, "Error fetching credentials");
+            text_response(e.status(), &e.body())
+        }
+    }
+}
+
+/// Why `/v1/credentials` refused a request before asking the cache; [`Refusal::respond`] is the
+/// one place each becomes the reference agent's answer.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// More than one `Host` header.
+    TooManyHosts,
+    /// The request named this host (port stripped), not one the agent serves.
+    WrongHost(String),
+    /// No `Authorization` header, or an empty one.
+    EmptyToken,
+    /// The token's claims could not be read.
+    Unparseable(TokenError),
+    /// `exp` or `nbf` refused the token; the reference's reason.
+    Claims(&'static str),
+}
+
+impl Refusal {
+    /// The answer, in the reference's words; `hosts_display` lists the accepted hosts.
+    pub(crate) fn respond(self, hosts_display: &str) -> Response {
+        match self {
+            Self::TooManyHosts => too_many_hosts(),
+            Self::WrongHost(bare) => text_response(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "Access Denied. Called agent through invalid address, please use either {hosts_display} address not {bare}"
+                ),
+            ),
+            Self::EmptyToken => text_response(
+                StatusCode::BAD_REQUEST,
+                "Service account token cannot be empty",
+            ),
+            Self::Unparseable(e) => text_response(
+                StatusCode::BAD_REQUEST,
+                &format!("Service account token cannot be parsed: {e}"),
+            ),
+            Self::Claims(reason) => text_response(
+                StatusCode::BAD_REQUEST,
+                &format!("Service account token failed basic claim validations: {reason}"),
+            ),
+        }
+    }
+}
+
+/// The checks before the cache is asked, in the reference's order: one `Host` naming one of
+/// `hosts` (403 otherwise), then a non-empty `Authorization` (400). Returns the raw token.
+pub(crate) fn check_request<'h>(
+    hosts: &[String],
+    uri: &Uri,
+    headers: &'h HeaderMap,
+) -> Result<&'h [u8], Refusal> {
     // A second Host header is how a request smuggles a name past the check below; Go's
     // net/http (the reference agent's server) refuses such requests with this answer.
     if headers.get_all(header::HOST).iter().nth(1).is_some() {
         tracing::debug!("refused: more than one Host header");
-        return too_many_hosts();
+        return Err(Refusal::TooManyHosts);
     }
     // An absolute-form target (`GET http://host/v1/credentials`) names the host itself, and
     // Go uses it over the Host header; so does this check.
@@ -87,15 +158,9 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
         .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .unwrap_or("");
     let bare = strip_port(host);
-    if !service.hosts.iter().any(|h| h == bare) {
+    if !hosts.iter().any(|h| h == bare) {
         tracing::debug!(host = bare, "refused: wrong host");
-        return text_response(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "Access Denied. Called agent through invalid address, please use either {} address not {bare}",
-                service.hosts_display
-            ),
-        );
+        return Err(Refusal::WrongHost(bare.to_owned()));
     }
     // The raw header is the token: SDKs send the token file verbatim, no `Bearer ` prefix.
     let token = headers
@@ -103,43 +168,22 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
         .map(HeaderValue::as_bytes)
         .unwrap_or_default();
     if token.is_empty() {
-        return text_response(
-            StatusCode::BAD_REQUEST,
-            "Service account token cannot be empty",
-        );
+        return Err(Refusal::EmptyToken);
     }
-    let now = unix_now_secs();
-    if let Some(body) = service.cache.serve_repeat(token, now).await {
-        return json_response(body);
-    }
-    let claims =
-        match std::str::from_utf8(token).map_err(|_| TokenError::Malformed("token is not UTF-8")) {
-            Ok(token) => peek_unverified(token).map(|claims| (token, claims)),
-            Err(e) => Err(e),
-        };
-    let (token, claims) = match claims {
-        Ok(ok) => ok,
-        Err(e) => {
-            return text_response(
-                StatusCode::BAD_REQUEST,
-                &format!("Service account token cannot be parsed: {e}"),
-            );
-        }
-    };
+    Ok(token)
+}
+
+/// The token's claims, peeked without the signature (as the reference does), and its
+/// `exp`/`nbf` by the reference validator's rules at `now`.
+pub(crate) fn read_token(token: &[u8], now: i64) -> Result<(&str, UnverifiedClaims), Refusal> {
+    let token = std::str::from_utf8(token)
+        .map_err(|_| Refusal::Unparseable(TokenError::Malformed("token is not UTF-8")))?;
+    let claims = peek_unverified(token).map_err(Refusal::Unparseable)?;
     // Signature unchecked here, as in the reference; exp/nbf by its validator's rules.
     if let Some(reason) = claims_failure(now, claims.expires_at, claims.not_before) {
-        return text_response(
-            StatusCode::BAD_REQUEST,
-            &format!("Service account token failed basic claim validations: {reason}"),
-        );
+        return Err(Refusal::Claims(reason));
     }
-    match service.cache.credentials(token, &claims).await {
-        Ok(body) => json_response(body),
-        Err(e) => {
-            tracing::error!(error = %e.body(), namespace = %claims.namespace, service_account = %claims.service_account, "Error fetching credentials");
-            text_response(e.status(), &e.body())
-        }
-    }
+    Ok((token, claims))
 }
 
 fn json_response(body: bytes::Bytes) -> Response {

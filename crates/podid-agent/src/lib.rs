@@ -15,6 +15,11 @@
 
 mod cache;
 mod config;
+/// Entry point for the fuzz targets in `fuzz/` only, behind the `fuzzing` feature: not part of
+/// the crate's API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handler;
 mod keys;
 mod linklocal;

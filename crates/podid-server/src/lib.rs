@@ -35,6 +35,12 @@ mod layers;
 #[doc(hidden)]
 pub use state::bench_support;
 
+/// Entry points for the fuzz targets in `fuzz/` only, behind the `fuzzing` feature: not part of
+/// the crate's API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use api::fuzzing;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use kube_core::DynamicObject;
+use kube_core::{DynamicObject, ObjectMeta};
 use serde_json::{Map, Value};
 
 /// Why a pod object could not be read. The API server would refuse such a pod itself; the webhook
@@ -15,6 +15,10 @@ use serde_json::{Map, Value};
 pub enum PodError {
     #[error("the review carries no pod object")]
     NoObject,
+    /// No `metadata` (or an empty one): the label patch's `/metadata/labels` would have no parent
+    /// to be added to, and the API server never sends a pod without at least its namespace.
+    #[error("the pod has no metadata")]
+    NoMetadata,
     #[error("the pod has no spec object")]
     NoSpec,
     #[error("the pod's spec.{field} is not a list of objects")]
@@ -45,6 +49,11 @@ pub struct PodView<'a> {
 impl<'a> PodView<'a> {
     /// Reads the view from a review's `object`.
     pub fn new(pod: &'a DynamicObject) -> Result<Self, PodError> {
+        // `DynamicObject` reads a missing `metadata` as the empty default (fuzzing finding: the
+        // patch for such a pod did not apply).
+        if pod.metadata == ObjectMeta::default() {
+            return Err(PodError::NoMetadata);
+        }
         let spec = pod
             .data
             .get("spec")
@@ -115,5 +124,35 @@ fn objects<'a>(
             })
             .collect(),
         Some(_) => Err(PodError::NotAListOfObjects { field }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(json: Value) -> DynamicObject {
+        serde_json::from_value(json).unwrap()
+    }
+
+    /// Fuzzing finding (`fuzz/corpus/admission/crash-no-metadata`): a pod without `metadata`
+    /// was mutated with `add /metadata/labels`, a patch that cannot apply.
+    #[test]
+    fn a_pod_without_metadata_is_unreadable() {
+        let spec =
+            serde_json::json!({"containers": [{"name": "app"}], "serviceAccountName": "app"});
+        for object in [
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "spec": spec}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}, "spec": spec}),
+        ] {
+            assert_eq!(
+                PodView::new(&pod(object)).unwrap_err(),
+                PodError::NoMetadata
+            );
+        }
+        let named = pod(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "default"}, "spec": spec
+        }));
+        assert!(PodView::new(&named).is_ok());
     }
 }

@@ -10,6 +10,8 @@ pub(crate) mod cloudtrail;
 pub(crate) mod eks;
 pub(crate) mod eks_auth;
 pub(crate) mod failed_calls;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod iam;
 pub(crate) mod sts;
 

@@ -102,12 +102,8 @@ fn epoch_ms(v: Option<&Value>) -> Result<Option<i64>, Json11Error> {
     }
 }
 
-async fn lookup_events(
-    state: &ApiState,
-    info: &RequestInfo,
-    body: &[u8],
-) -> Result<Response, Json11Error> {
-    authz::authorize(&state.iam, info, "cloudtrail:LookupEvents", "*")?;
+/// A `LookupEvents` body as the store's query: every member checked, nothing looked up yet.
+pub(in crate::api) fn decode_lookup(body: &[u8]) -> Result<AuditQuery, Json11Error> {
     let raw: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -152,23 +148,29 @@ async fn lookup_events(
         .get("NextToken")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let page = state
-        .audit_log
-        .lookup(AuditQuery {
-            attribute,
-            start_ms,
-            end_ms,
-            max_results,
-            next_token,
-        })
-        .await
-        .map_err(|e| match e {
-            podid_store::Error::BadNextToken => Json11Error::InvalidNextToken,
-            other => {
-                tracing::error!(error = %other, "audit lookup failed");
-                Json11Error::InternalFailure
-            }
-        })?;
+    Ok(AuditQuery {
+        attribute,
+        start_ms,
+        end_ms,
+        max_results,
+        next_token,
+    })
+}
+
+async fn lookup_events(
+    state: &ApiState,
+    info: &RequestInfo,
+    body: &[u8],
+) -> Result<Response, Json11Error> {
+    authz::authorize(&state.iam, info, "cloudtrail:LookupEvents", "*")?;
+    let query = decode_lookup(body)?;
+    let page = state.audit_log.lookup(query).await.map_err(|e| match e {
+        podid_store::Error::BadNextToken => Json11Error::InvalidNextToken,
+        other => {
+            tracing::error!(error = %other, "audit lookup failed");
+            Json11Error::InternalFailure
+        }
+    })?;
     let response = LookupEventsResponse {
         events: page.records.iter().map(EventShape::from).collect(),
         next_token: page.next_token.clone(),

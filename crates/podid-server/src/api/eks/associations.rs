@@ -103,6 +103,35 @@ fn token_reused(operation: &'static str) -> RestJsonError {
     RestJsonError::ClientTokenReused { operation }
 }
 
+/// The members of a `CreatePodIdentityAssociation` body, each checked for its JSON type only
+/// (values are checked by `AssociationSpec::validate` and `Association::new`).
+pub(in crate::api) struct CreateMembers<'b> {
+    pub(in crate::api) namespace: &'b str,
+    pub(in crate::api) service_account: &'b str,
+    pub(in crate::api) role_arn: &'b str,
+    pub(in crate::api) token: Option<String>,
+    pub(in crate::api) tags: podid_model::Tags,
+    pub(in crate::api) disable_session_tags: bool,
+    pub(in crate::api) target_role_arn: Option<&'b str>,
+    pub(in crate::api) policy: Option<&'b str>,
+}
+
+impl<'b> CreateMembers<'b> {
+    pub(in crate::api) fn read(body: &'b Body) -> Result<Self, RestJsonError> {
+        let e = INVALID_PARAMETER;
+        Ok(Self {
+            namespace: body.req_str("namespace", e)?,
+            service_account: body.req_str("serviceAccount", e)?,
+            role_arn: body.req_str("roleArn", e)?,
+            token: client_token(body)?,
+            tags: body.opt_string_map("tags", e)?.unwrap_or_default(),
+            disable_session_tags: body.opt_bool("disableSessionTags", e)?.unwrap_or(false),
+            target_role_arn: body.opt_str("targetRoleArn", e)?,
+            policy: body.opt_str("policy", e)?,
+        })
+    }
+}
+
 pub(super) async fn create(
     State(state): State<Arc<ApiState>>,
     Extension(info): Extension<RequestInfo>,
@@ -111,15 +140,16 @@ pub(super) async fn create(
 ) -> Reply {
     let Path(name) = path.map_err(path_error)?;
     let body = Body::parse(&body, INVALID_PARAMETER)?;
-    let e = INVALID_PARAMETER;
-    let namespace = body.req_str("namespace", e)?;
-    let service_account = body.req_str("serviceAccount", e)?;
-    let role_arn = body.req_str("roleArn", e)?;
-    let token = client_token(&body)?;
-    let tags = body.opt_string_map("tags", e)?.unwrap_or_default();
-    let disable_session_tags = body.opt_bool("disableSessionTags", e)?.unwrap_or(false);
-    let target_role_arn = body.opt_str("targetRoleArn", e)?;
-    let policy = body.opt_str("policy", e)?;
+    let CreateMembers {
+        namespace,
+        service_account,
+        role_arn,
+        token,
+        tags,
+        disable_session_tags,
+        target_role_arn,
+        policy,
+    } = CreateMembers::read(&body)?;
     authz::authorize(
         &state.iam,
         &info,

@@ -4,7 +4,7 @@
 //! Handlers parse the wire body member by member, build validated `podid-model` records, and write
 //! through [`crate::domain::writes`]. Refusals are [`RestJsonError`]s.
 
-mod associations;
+pub(in crate::api) mod associations;
 mod clusters;
 mod wire;
 

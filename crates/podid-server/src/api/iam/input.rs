@@ -17,7 +17,7 @@ const MAX_DESCRIPTION: usize = 1000;
 const MAX_PATH: usize = 512;
 
 /// `[\w+=,.@-]+` (roleNameType, userNameType, policyNameType) with `max` characters.
-pub(super) fn name<'a>(
+pub(in crate::api) fn name<'a>(
     q: &'a QueryRequest,
     param: &str,
     max: usize,
@@ -47,7 +47,7 @@ pub(super) fn check_name(v: &str, member: &str, max: usize) -> Result<(), QueryE
 }
 
 /// `Path` (default `/`): `/` or `/…/` of printable ASCII, at most 512 characters.
-pub(super) fn path(q: &QueryRequest) -> Result<String, QueryError> {
+pub(in crate::api) fn path(q: &QueryRequest) -> Result<String, QueryError> {
     let Some(p) = q.get("Path") else {
         return Ok("/".into());
     };
@@ -67,7 +67,7 @@ pub(super) fn path(q: &QueryRequest) -> Result<String, QueryError> {
     Ok(p.to_owned())
 }
 
-pub(super) fn description(q: &QueryRequest) -> Result<Option<String>, QueryError> {
+pub(in crate::api) fn description(q: &QueryRequest) -> Result<Option<String>, QueryError> {
     match q.get("Description") {
         Some(d) if d.chars().count() > MAX_DESCRIPTION => Err(validation(
             d,
@@ -79,7 +79,7 @@ pub(super) fn description(q: &QueryRequest) -> Result<Option<String>, QueryError
 }
 
 /// `Tags.member.N.{Key,Value}`.
-pub(super) fn tags(q: &QueryRequest) -> Result<Vec<Tag>, QueryError> {
+pub(in crate::api) fn tags(q: &QueryRequest) -> Result<Vec<Tag>, QueryError> {
     let raw = q.struct_list("Tags");
     if raw.len() > MAX_TAGS {
         return Err(validation(
@@ -142,7 +142,7 @@ pub(super) fn page<T: Clone>(
 }
 
 /// `Marker` (the first name of the page, as this server issues it) and `MaxItems`.
-pub(super) fn paging(q: &QueryRequest) -> Result<(Option<String>, usize), QueryError> {
+pub(in crate::api) fn paging(q: &QueryRequest) -> Result<(Option<String>, usize), QueryError> {
     let max = match q.get("MaxItems") {
         None => DEFAULT_MAX_ITEMS,
         Some(m) => match m.parse::<usize>() {

@@ -8,7 +8,7 @@
 mod audit;
 mod errors;
 mod handlers;
-mod input;
+pub(in crate::api) mod input;
 mod managed;
 mod principals;
 mod roles;
