@@ -48,6 +48,7 @@ async fn start_with(service: ServiceConfig) -> Running {
         backend,
         admin_key: key,
         issuing: IssuingMode::Local,
+        connections: podid_server::DEFAULT_CONNECTION_LIMITS,
     })
     .await
     .unwrap();

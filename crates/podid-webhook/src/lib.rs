@@ -31,7 +31,8 @@ mod tls;
 use std::net::SocketAddr;
 
 pub use associations::{AssociationSet, Associations, Readiness};
-pub use config::{ServiceAccountSource, WebhookConfig};
+pub use config::{DEFAULT_CONNECTION_LIMITS, ServiceAccountSource, WebhookConfig};
+pub use podid_listener::Limits as ConnectionLimits;
 pub use credentials::CredentialSource;
 pub use expiration::{
     DEFAULT_TOKEN_EXPIRATION, JITTER_FLOOR, Jitter, MIN_TOKEN_EXPIRATION,
