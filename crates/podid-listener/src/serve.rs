@@ -18,7 +18,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper::service::Service as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
@@ -76,7 +75,11 @@ async fn run(
     transport: Transport,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = Arc::new(Builder::new(TokioExecutor::new()));
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Our watchdog owns the header deadline (module doc); without a timer hyper's would be off
+    // anyway, this says so.
+    builder.http1().header_read_timeout(None);
+    let builder = Arc::new(builder);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
