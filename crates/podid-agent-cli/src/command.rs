@@ -217,7 +217,12 @@ mod tests {
             &["--endpoint", "::"],
             &["--region", "us east"],
             &["--idle-timeout", "0s"],
-            &["--max-connections", "8", "--max-connections-per-client", "9"],
+            &[
+                "--max-connections",
+                "8",
+                "--max-connections-per-client",
+                "9",
+            ],
         ] {
             let args = parse(&[&base[..], extra].concat());
             assert!(is_usage(config_from_args(args, creds(), none)), "{extra:?}");

@@ -105,7 +105,11 @@ async fn half_open_connections_are_closed_after_the_header_timeout() {
         r#"pod_identity_connection_timeouts_total{listener="credentials",phase="header"} 50"#,
     )
     .await;
-    assert_metric(&agent, r#"pod_identity_connections_open{listener="credentials"} 0"#).await;
+    assert_metric(
+        &agent,
+        r#"pod_identity_connections_open{listener="credentials"} 0"#,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -155,7 +159,11 @@ async fn one_pod_at_its_cap_does_not_starve_another_pod() {
         r#"pod_identity_connections_refused_total{listener="credentials",reason="per_client_limit"} 1"#,
     )
     .await;
-    assert_metric(&agent, r#"pod_identity_connections_open{listener="credentials"} 4"#).await;
+    assert_metric(
+        &agent,
+        r#"pod_identity_connections_open{listener="credentials"} 4"#,
+    )
+    .await;
 }
 
 #[tokio::test]

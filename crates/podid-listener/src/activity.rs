@@ -82,16 +82,21 @@ impl Activity {
         let idle_since =
             self.origin + Duration::from_millis(self.idle_since_ms.load(Ordering::Relaxed));
         let due = idle_since + idle;
-        if due <= now { Ok(Phase::Idle) } else { Err(due) }
+        if due <= now {
+            Ok(Phase::Idle)
+        } else {
+            Err(due)
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         let elapsed = self.0.origin.elapsed().as_millis();
-        self.0
-            .idle_since_ms
-            .store(u64::try_from(elapsed).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.0.idle_since_ms.store(
+            u64::try_from(elapsed).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         // Release: a watchdog that sees zero in flight also sees the time stored above.
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }

@@ -65,9 +65,7 @@ impl Server {
 
     async fn connect_from(&self, source: &str) -> TcpStream {
         let socket = TcpSocket::new_v4().unwrap();
-        socket
-            .bind(format!("{source}:0").parse().unwrap())
-            .unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
         socket.connect(self.addr).await.unwrap()
     }
 }
@@ -104,14 +102,12 @@ async fn request(stream: &mut TcpStream) -> String {
 async fn closed_after(stream: &mut TcpStream) -> Duration {
     let start = Instant::now();
     let mut chunk = [0u8; 64];
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
-            .await
-            .expect("the server should have closed the connection")
-        {
-            Ok(0) | Err(_) => return start.elapsed(),
-            Ok(n) => panic!("unexpected bytes: {:?}", &chunk[..n]),
-        }
+    match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+        .await
+        .expect("the server should have closed the connection")
+    {
+        Ok(0) | Err(_) => start.elapsed(),
+        Ok(n) => panic!("unexpected bytes: {:?}", &chunk[..n]),
     }
 }
 
@@ -120,7 +116,9 @@ async fn silent_and_half_header_connections_are_closed_after_the_header_timeout(
     let server = Server::start(100, None).await;
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     let mut half = TcpStream::connect(server.addr).await.unwrap();
-    half.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").await.unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        .await
+        .unwrap();
     for stream in [&mut silent, &mut half] {
         let after = closed_after(stream).await;
         assert!(after < HEADER * 5, "closed after {after:?}");
@@ -167,7 +165,10 @@ async fn the_connection_over_the_limit_is_closed_until_one_is_freed() {
 
     let mut third = TcpStream::connect(server.addr).await.unwrap();
     let after = closed_after(&mut third).await;
-    assert!(after < HEADER, "refused at once, not after a deadline: {after:?}");
+    assert!(
+        after < HEADER,
+        "refused at once, not after a deadline: {after:?}"
+    );
     server.assert_metric(r#"t_connections_refused_total{listener="test",reason="limit"} 1"#);
 
     drop(first);
@@ -200,8 +201,9 @@ async fn one_client_at_its_cap_does_not_stop_another_client() {
     }
     let mut over = server.connect_from("127.0.0.2").await;
     closed_after(&mut over).await;
-    server
-        .assert_metric(r#"t_connections_refused_total{listener="test",reason="per_client_limit"} 1"#);
+    server.assert_metric(
+        r#"t_connections_refused_total{listener="test",reason="per_client_limit"} 1"#,
+    );
 
     let mut other = server.connect_from("127.0.0.3").await;
     assert_eq!(request(&mut other).await, "127.0.0.3");

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use podid_server::{AdminKey, BoundServer, ConnectionLimits, IssuingMode, ServerOptions, ServiceConfig};
+use podid_server::{
+    AdminKey, BoundServer, ConnectionLimits, IssuingMode, ServerOptions, ServiceConfig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -106,10 +108,15 @@ async fn silent_and_half_sent_http1_connections_are_closed_after_the_header_time
     let server = start(100).await;
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     let mut half = TcpStream::connect(server.addr).await.unwrap();
-    half.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
     for stream in [&mut silent, &mut half] {
         let (after, bytes) = read_to_close(stream).await;
-        assert!(bytes.is_empty() && after < HEADER * 5, "{after:?} {bytes:?}");
+        assert!(
+            bytes.is_empty() && after < HEADER * 5,
+            "{after:?} {bytes:?}"
+        );
     }
     assert_metric(
         server.addr,
