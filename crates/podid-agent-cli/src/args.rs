@@ -108,6 +108,18 @@ pub struct AgentServerArgs {
     /// This node's name, sent to the server.
     #[arg(long, env = "NODE_NAME")]
     pub node_name: Option<String>,
+    /// Time a new credential connection has to send its first request's headers.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive credential connection may wait for its next request.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Open credential connections at most (both addresses together); more are closed at once.
+    #[arg(long, default_value = "4096")]
+    pub max_connections: NonZeroU32,
+    /// Open credential connections per client IP (per pod) at most; 0 for no per-client cap.
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_client: u32,
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 
 use anyhow::Context as _;
-use podid_agent::{AgentConfig, NodeCredentialSource, RateLimit, StartedAgent};
+use podid_agent::{AgentConfig, ConnectionLimits, NodeCredentialSource, RateLimit, StartedAgent};
 use reqwest::Url;
 
 use crate::args::{AgentCommand, AgentServerArgs, AgentSubcommand};
@@ -141,6 +141,13 @@ pub fn config_from_args(
     config.ca_bundle = args.ca_bundle;
     config.state_dir = Some(args.state_dir);
     config.node_name = args.node_name.filter(|n| !n.is_empty());
+    config.connections = ConnectionLimits {
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_client: NonZeroU32::new(args.max_connections_per_client),
+        ..config.connections
+    };
     if let Err(e) = config.validate() {
         usage!("{e}");
     }
@@ -209,6 +216,13 @@ mod tests {
             &["-b", "host.example"][..],
             &["--endpoint", "::"],
             &["--region", "us east"],
+            &["--idle-timeout", "0s"],
+            &[
+                "--max-connections",
+                "8",
+                "--max-connections-per-client",
+                "9",
+            ],
         ] {
             let args = parse(&[&base[..], extra].concat());
             assert!(is_usage(config_from_args(args, creds(), none)), "{extra:?}");
@@ -232,6 +246,7 @@ mod tests {
         );
         assert_eq!(c.max_service_qps.get(), 3);
         assert_eq!(c.rate_limit, RateLimit::default());
+        assert_eq!(c.connections, podid_agent::DEFAULT_CONNECTION_LIMITS);
         assert_eq!(c.region, "eu-west-1");
         assert_eq!(c.endpoints.len(), 2);
         assert_eq!(

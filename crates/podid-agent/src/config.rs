@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use podid_listener::Limits;
 use reqwest::Url;
 
 use crate::Error;
@@ -21,6 +22,23 @@ pub const DEFAULT_BIND_HOSTS: [IpAddr; 2] =
 
 /// Longest cluster name EKS accepts (`ClusterName` shape: 1–100 characters).
 const MAX_CLUSTER_NAME: usize = 100;
+
+/// Default deadlines and caps of the credential listeners (issue 10, item 5: one pod held 300
+/// connections open forever and could exhaust the agent's descriptors).
+pub const DEFAULT_CONNECTION_LIMITS: Limits = Limits {
+    // A pod's SDK sends its whole request at once; 5 s is generous even on a loaded node.
+    header_read_timeout: Duration::from_secs(5),
+    // Above the 90 s idle timeout of Go's and reqwest's connection pools, so that the client,
+    // not the agent, closes an idle keep-alive connection (no race with a reused connection).
+    idle_timeout: Duration::from_secs(120),
+    // Unused: the credential listeners are plain HTTP.
+    tls_handshake_timeout: Duration::from_secs(10),
+    // A node runs at most a few hundred pods; 4096 leaves room under the usual 65536-descriptor
+    // limit for everything else.
+    max_connections: nz(4096),
+    // Each pod has its own IP: one pod may hold 64 connections, so 64 pods cannot fill the cap.
+    max_connections_per_client: Some(nz(64)),
+};
 
 /// Token bucket for one credential listener (reference: `rate.NewLimiter(1000, 500)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +93,9 @@ pub struct AgentConfig {
     pub node_name: Option<String>,
     /// Where the node's own AWS credentials (for SigV4) come from.
     pub node_credentials: NodeCredentialSource,
+    /// Deadlines and caps of the credential listeners (both addresses share the caps). The
+    /// probe and metrics listeners use the same deadlines with small fixed caps.
+    pub connections: Limits,
 }
 
 impl AgentConfig {
@@ -101,6 +122,7 @@ impl AgentConfig {
             state_dir: None,
             node_name: None,
             node_credentials,
+            connections: DEFAULT_CONNECTION_LIMITS,
         }
     }
 
@@ -125,6 +147,9 @@ impl AgentConfig {
         }
         if self.bind_hosts.is_empty() {
             return bad("at least one bind host is required".to_owned());
+        }
+        if let Err(msg) = self.connections.validate() {
+            return bad(format!("credential listener: {msg}"));
         }
         if self.region.is_empty()
             || !self
@@ -164,8 +189,11 @@ fn valid_cluster_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn nz(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+pub(crate) const fn nz(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    }
 }
 
 #[cfg(test)]

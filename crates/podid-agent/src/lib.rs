@@ -35,10 +35,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use config::{
-    AgentConfig, DEFAULT_BIND_HOSTS, IPV4_LINK_LOCAL, IPV6_LINK_LOCAL, RateLimit, parse_bind_host,
+    AgentConfig, DEFAULT_BIND_HOSTS, DEFAULT_CONNECTION_LIMITS, IPV4_LINK_LOCAL, IPV6_LINK_LOCAL,
+    RateLimit, parse_bind_host,
 };
 pub use linklocal::{FamilyReport, InitReport, LINK_NAME, LinkKind, initialize};
 pub use nodecreds::NodeCredentialSource;
+pub use podid_listener::Limits as ConnectionLimits;
 pub use server::{Agent, BindFailure, StartedAgent, run};
 
 /// Why the agent could not start, serve or set up its addresses. No variant carries a token or

@@ -1,5 +1,7 @@
 //! Prometheus metrics, with the reference agent's names (§1.7) plus latency histograms, a cache
-//! size gauge and an upstream call counter.
+//! size gauge and an upstream call counter, and every listener's connection metrics
+//! (`pod_identity_connections_refused_total`, `pod_identity_connection_timeouts_total`,
+//! `pod_identity_connections_open`, labelled `listener="credentials"|"probe"|"metrics"`).
 //!
 //! Meanings differ from the reference where its were misleading:
 //! `pod_identity_cache_state{state="hit"}` counts requests **served from the cache** (the
@@ -10,6 +12,7 @@
 
 use std::sync::OnceLock;
 
+use podid_listener::ListenerMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -62,6 +65,7 @@ pub(crate) struct Metrics {
     pub(crate) request_duration: Histogram,
     pub(crate) upstream_duration: Histogram,
     pub(crate) cache_size: Gauge,
+    pub(crate) listeners: ListenerMetrics,
 }
 
 impl Metrics {
@@ -76,6 +80,8 @@ impl Metrics {
         let request_duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let upstream_duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let cache_size = Gauge::default();
+        let listeners = ListenerMetrics::new();
+        listeners.register(registry.sub_registry_with_prefix("pod_identity"));
         registry.register(
             "pod_identity_http_response",
             "Responses to /v1/credentials by status code",
@@ -133,6 +139,7 @@ impl Metrics {
             request_duration,
             upstream_duration,
             cache_size,
+            listeners,
         }
     }
 

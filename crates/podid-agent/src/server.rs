@@ -1,8 +1,10 @@
 //! Starting and stopping the agent: binding the credential, probe and metrics listeners, then
-//! serving them with the background JWKS and refresh tasks until shutdown.
+//! serving them (through podid-listener's bounded accept loop) with the background JWKS and
+//! refresh tasks until shutdown.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +14,14 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderValue, header};
+use podid_listener::{Bounds, Limits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::Error;
 use crate::cache::CredentialCache;
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, nz};
 use crate::handler::{self, CredentialService};
 use crate::keys::ClusterKeyStore;
 use crate::metrics::Metrics;
@@ -29,6 +32,12 @@ use crate::upstream::{self, EksAuth};
 /// How long in-flight requests may finish after shutdown is requested (the reference waits up
 /// to 35 s; the DaemonSet's grace period is 30 s).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// Open connections at most on the probe and on the metrics listener: kubelet probes and a
+/// Prometheus scrape each hold one or two.
+const ADMIN_MAX_CONNECTIONS: NonZeroU32 = nz(128);
+/// Per client on the metrics listener, which pods can reach (0.0.0.0:2705). Not on the probe
+/// listener: every client of 127.0.0.1 is the node itself.
+const ADMIN_MAX_PER_CLIENT: Option<NonZeroU32> = Some(nz(16));
 
 /// Entry point: [`Agent::start`] binds, [`StartedAgent::serve_until`] serves.
 #[derive(Debug)]
@@ -54,7 +63,7 @@ pub struct StartedAgent {
     pub probe_addr: SocketAddr,
     /// The metrics listener.
     pub metrics_addr: SocketAddr,
-    servers: Vec<(TcpListener, Router)>,
+    servers: Vec<(TcpListener, Router, Bounds)>,
     keys: Arc<ClusterKeyStore>,
     cache: Arc<CredentialCache>,
     refresh_limiter: TokenBucket,
@@ -119,6 +128,8 @@ impl Agent {
         });
 
         let mut servers = Vec::new();
+        // One `Bounds` for both addresses: the caps count a node's descriptors, not a family's.
+        let credential_bounds = Bounds::new(config.connections, &metrics.listeners, "credentials");
         for listener in credential_listeners {
             let bucket = Arc::new(TokenBucket::new(
                 config.rate_limit.per_second.get(),
@@ -129,7 +140,7 @@ impl Agent {
                 .fallback(handler::not_found)
                 .with_state(Arc::clone(&service))
                 .layer(middleware::from_fn_with_state(bucket, ratelimit::limit));
-            servers.push((listener, router));
+            servers.push((listener, router, credential_bounds.clone()));
         }
 
         let probe_state = Arc::new(ProbeState {
@@ -142,7 +153,12 @@ impl Agent {
         ))
         .await?;
         let probe_addr = local_addr(&probe_listener)?;
-        servers.push((probe_listener, probe_router(&probe_state)));
+        let probe_bounds = Bounds::new(
+            admin_limits(&config.connections, None),
+            &metrics.listeners,
+            "probe",
+        );
+        servers.push((probe_listener, probe_router(&probe_state), probe_bounds));
 
         let metrics_listener =
             bind(SocketAddr::new(config.metrics_address, config.metrics_port)).await?;
@@ -151,7 +167,12 @@ impl Agent {
             .route("/metrics", get(encode_metrics))
             .with_state((Arc::clone(&metrics), Arc::clone(&cache)))
             .merge(probe_router(&probe_state));
-        servers.push((metrics_listener, metrics_router));
+        let metrics_bounds = Bounds::new(
+            admin_limits(&config.connections, ADMIN_MAX_PER_CLIENT),
+            &metrics.listeners,
+            "metrics",
+        );
+        servers.push((metrics_listener, metrics_router, metrics_bounds));
 
         tracing::info!(
             cluster_name = %config.cluster_name,
@@ -183,19 +204,14 @@ impl StartedAgent {
     pub async fn serve_until(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut servers = JoinSet::new();
-        for (listener, router) in self.servers {
-            let addr = local_addr(&listener)?;
+        for (listener, router, bounds) in self.servers {
             let mut stop = stop_rx.clone();
             servers.spawn(async move {
-                axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move {
+                podid_listener::serve(listener, router, bounds, async move {
                     let _ = stop.wait_for(|stop| *stop).await;
                 })
-                .await
-                .map_err(|source| Error::Serve { addr, source })
+                .await;
+                Ok(())
             });
         }
         let mut background = JoinSet::new();
@@ -223,6 +239,16 @@ impl StartedAgent {
         }
         background.shutdown().await;
         outcome
+    }
+}
+
+/// The credential listeners' deadlines with the probe and metrics listeners' small caps.
+fn admin_limits(credentials: &Limits, per_client: Option<NonZeroU32>) -> Limits {
+    let max_connections = credentials.max_connections.min(ADMIN_MAX_CONNECTIONS);
+    Limits {
+        max_connections,
+        max_connections_per_client: per_client.map(|cap| cap.min(max_connections)),
+        ..*credentials
     }
 }
 

@@ -53,7 +53,8 @@ use tokio_rustls::TlsAcceptor;
 
 pub use api::ServiceConfig;
 pub use edge::admin_key::{AdminKey, AdminKeyError};
-pub use edge::listener::{TlsError, tls_acceptor};
+pub use edge::listener::{DEFAULT_CONNECTION_LIMITS, TlsError, tls_acceptor};
+pub use podid_listener::Limits as ConnectionLimits;
 
 use crate::api::ApiState;
 use crate::domain::assume::{Issuer, LocalAuthority, StsAuthority};
@@ -80,6 +81,8 @@ pub struct ServerOptions {
     pub keks: Arc<KekSet>,
     /// Who issues Pod Identity credentials.
     pub issuing: IssuingMode,
+    /// The listener's deadlines and connection caps.
+    pub connections: ConnectionLimits,
 }
 
 /// The issuing mode: podid as the IAM/STS authority, or upstream STS.
@@ -139,6 +142,7 @@ pub enum Error {
 /// A server whose listener is bound and whose indexes are loaded, ready to serve.
 pub struct BoundServer {
     listener: TcpListener,
+    bounds: podid_listener::Bounds,
     router: axum::Router,
     tls: Option<TlsAcceptor>,
     local_addr: SocketAddr,
@@ -209,29 +213,28 @@ impl BoundServer {
             region: service.region.clone(),
             signing_keys: SigningKeyCache::default(),
         });
-        let (issuer, metrics): (Arc<dyn Issuer>, Option<Arc<MetricsRegistry>>) =
-            match options.issuing {
-                IssuingMode::Local => (
-                    Arc::new(LocalAuthority {
-                        iam: iam.clone(),
-                        issuer: local_issuer,
-                        account_id: service.account_id.clone(),
-                        max_credential_duration: service.max_credential_duration,
-                    }),
-                    None,
-                ),
-                IssuingMode::Sts { issuer, duration } => {
-                    let mut metrics = MetricsRegistry::with_prefix("podid_sts");
-                    issuer.metrics().register(&mut metrics);
-                    (
-                        Arc::new(StsAuthority {
-                            sts: issuer,
-                            duration,
-                        }),
-                        Some(Arc::new(metrics)),
-                    )
-                }
-            };
+        let mut metrics = MetricsRegistry::default();
+        let listener_metrics = podid_listener::ListenerMetrics::new();
+        listener_metrics.register(metrics.sub_registry_with_prefix("podid_server"));
+        let bounds = podid_listener::Bounds::new(options.connections, &listener_metrics, "api");
+        let issuer: Arc<dyn Issuer> = match options.issuing {
+            IssuingMode::Local => Arc::new(LocalAuthority {
+                iam: iam.clone(),
+                issuer: local_issuer,
+                account_id: service.account_id.clone(),
+                max_credential_duration: service.max_credential_duration,
+            }),
+            IssuingMode::Sts { issuer, duration } => {
+                issuer
+                    .metrics()
+                    .register(metrics.sub_registry_with_prefix("podid_sts"));
+                Arc::new(StsAuthority {
+                    sts: issuer,
+                    duration,
+                })
+            }
+        };
+        let metrics = Arc::new(metrics);
         let state = Arc::new(ApiState {
             issuer,
             store: StoreHandle::new(store, follower),
@@ -266,6 +269,7 @@ impl BoundServer {
         })?;
         Ok(Self {
             listener,
+            bounds,
             router: edge::router(state, authenticator, metrics),
             tls: options.tls,
             local_addr,
@@ -279,7 +283,7 @@ impl BoundServer {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
         tracing::info!(address = %edge::listener::describe(self.local_addr, self.tls.is_some()), "podid server listening");
-        edge::listener::serve(self.listener, self.router, self.tls, shutdown).await;
+        edge::listener::serve(self.listener, self.router, self.bounds, self.tls, shutdown).await;
         tracing::info!("podid server stopped");
     }
 }

@@ -51,6 +51,7 @@ async fn start_with(service: ServiceConfig) -> Running {
         admin_key: key,
         keks: Arc::new(KekSet::new(Kek::generate().unwrap(), Vec::new()).unwrap()),
         issuing: IssuingMode::Local,
+        connections: podid_server::DEFAULT_CONNECTION_LIMITS,
     })
     .await
     .unwrap();

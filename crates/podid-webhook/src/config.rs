@@ -1,9 +1,11 @@
 //! What the webhook needs to run, built and validated by the `podid` binary from its flags.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use podid_listener::Limits;
 use reqwest::Url;
 
 use crate::credentials::CredentialSource;
@@ -39,7 +41,28 @@ pub struct WebhookConfig {
     pub mutation: MutationConfig,
     /// Where the service accounts' annotations come from.
     pub service_accounts: ServiceAccountSource,
+    /// The HTTPS listener's deadlines and caps. The metrics listener uses the same deadlines
+    /// with small fixed caps.
+    pub connections: Limits,
 }
+
+/// Default deadlines and caps of the HTTPS listener (`podid webhook` flags; issue 10, item 5).
+pub const DEFAULT_CONNECTION_LIMITS: Limits = Limits {
+    // The kube-apiserver sends a review's head at once.
+    header_read_timeout: Duration::from_secs(5),
+    // Above client-go's 90 s idle-connection timeout, so that the API server closes idle
+    // connections first and never sends a review on one the webhook is closing (that would
+    // apply the failure policy to a pod).
+    idle_timeout: Duration::from_secs(120),
+    tls_handshake_timeout: Duration::from_secs(10),
+    // The clients are the cluster's API servers: a few connections each.
+    max_connections: match NonZeroU32::new(1024) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    },
+    // Off: every review comes from the API servers, and several may share one address.
+    max_connections_per_client: None,
+};
 
 /// Where the service accounts' `eks.amazonaws.com/` annotations (token lifetime, regional STS)
 /// come from.
@@ -74,6 +97,9 @@ impl WebhookConfig {
                 "the staleness bound ({:?}) is shorter than the sync interval ({:?})",
                 self.max_staleness, self.sync_interval
             ));
+        }
+        if let Err(msg) = self.connections.validate() {
+            return bad(format!("connection limits: {msg}"));
         }
         // Port 0 asks for any free port, so two listeners may both say it.
         if self.listen.port() != 0 && Some(self.listen) == self.metrics_listen {

@@ -31,7 +31,7 @@ mod tls;
 use std::net::SocketAddr;
 
 pub use associations::{AssociationSet, Associations, Readiness};
-pub use config::{ServiceAccountSource, WebhookConfig};
+pub use config::{DEFAULT_CONNECTION_LIMITS, ServiceAccountSource, WebhookConfig};
 pub use credentials::CredentialSource;
 pub use expiration::{
     DEFAULT_TOKEN_EXPIRATION, JITTER_FLOOR, Jitter, MIN_TOKEN_EXPIRATION,
@@ -42,6 +42,7 @@ pub use patch::{
     PatchSettings, SKIP_CONTAINERS_ANNOTATION, TOKEN_PATH, VOLUME_NAME, pod_identity_patch,
 };
 pub use pod::{PodError, PodView};
+pub use podid_listener::Limits as ConnectionLimits;
 pub use review::{Admission, MutationConfig, Outcome, ReviewError, STS_REGIONAL_ANNOTATION, admit};
 pub use server::{MAX_REVIEW_BYTES, StartedWebhook, Webhook};
 pub use service_accounts::{ServiceAccountInfo, ServiceAccounts};

@@ -1,6 +1,9 @@
 //! Prometheus metrics: admissions by outcome, association syncs by result, the number of
-//! associations known and the age of the last good sync, and the service-account watch.
+//! associations known and the age of the last good sync, the service-account watch, and both
+//! listeners' connections (`podid_webhook_connections_refused_total`,
+//! `podid_webhook_connection_timeouts_total`, `podid_webhook_connections_open`).
 
+use podid_listener::ListenerMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -35,6 +38,8 @@ pub(crate) struct Metrics {
     pub(crate) service_account_watch_errors: Counter,
     /// Pods mutated without their service account's annotations (not delivered in time).
     pub(crate) service_account_unknown: Counter,
+    /// Both listeners' connection metrics (`listener="https"|"metrics"`).
+    pub(crate) listeners: ListenerMetrics,
 }
 
 impl Metrics {
@@ -94,6 +99,8 @@ impl Metrics {
             syncs.get_or_create(&ResultLabel { result }).get();
         }
         last_sync_age.set(-1.0);
+        let listeners = ListenerMetrics::new();
+        listeners.register(&mut registry);
         Self {
             registry,
             admissions,
@@ -103,6 +110,7 @@ impl Metrics {
             service_accounts,
             service_account_watch_errors,
             service_account_unknown,
+            listeners,
         }
     }
 

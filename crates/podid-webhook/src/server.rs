@@ -1,8 +1,8 @@
 //! Starting and serving the webhook: the HTTPS listener (`POST /mutate`, `/healthz`,
 //! `/readyz`), the plain metrics listener, the association sync and certificate reload tasks.
 //!
-//! The TLS accept loop is written on hyper-util (axum's `serve` speaks plain TCP only), with a
-//! handshake deadline and a header-read deadline per connection.
+//! Both listeners run podid-listener's bounded accept loop (TLS handshake, header-read and idle
+//! deadlines, connection caps, with their metrics).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,9 +15,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
+use podid_listener::{Bounds, Limits};
+use std::num::NonZeroU32;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -35,14 +34,16 @@ use crate::{Error, WebhookConfig};
 /// Largest review body read. The kube-apiserver caps a request at 3 MiB and a pod object far
 /// below that (etcd's 1.5 MiB value limit); a review holds one pod. Larger bodies get 413.
 pub const MAX_REVIEW_BYTES: usize = 3 * 1024 * 1024;
-/// TLS handshakes and request headers must arrive within these (slowloris).
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The whole body must arrive within this; the kube-apiserver's own webhook timeout is 10 s
 /// at most (`timeoutSeconds`).
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most request headers per request (hyper's default is 100).
-const MAX_HEADERS: usize = 100;
+/// Open connections at most on the metrics listener (a Prometheus scrape and kubelet probes
+/// hold one or two), and per client.
+const METRICS_MAX_CONNECTIONS: NonZeroU32 = match NonZeroU32::new(128) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+const METRICS_MAX_PER_CLIENT: Option<NonZeroU32> = NonZeroU32::new(16);
 /// The reference's 415 text (`pkg/handler/handler.go`).
 const WRONG_CONTENT_TYPE: &str = "Invalid Content-Type, expected `application/json`";
 
@@ -66,6 +67,8 @@ pub struct StartedWebhook {
     router: Router,
     metrics_router: Router,
     acceptor: TlsAcceptor,
+    bounds: Bounds,
+    metrics_bounds: Bounds,
     cert: Arc<ReloadingCert>,
     lister: Arc<EksLister>,
     metrics: Arc<Metrics>,
@@ -175,6 +178,12 @@ impl Webhook {
             mutation: config.mutation.clone(),
             metrics: Arc::clone(&metrics),
         });
+        let bounds = Bounds::new(config.connections, &metrics.listeners, "https");
+        let metrics_bounds = Bounds::new(
+            metrics_limits(&config.connections),
+            &metrics.listeners,
+            "metrics",
+        );
         let listener = bind(config.listen).await?;
         let addr = local_addr(&listener, config.listen)?;
         let (metrics_listener, metrics_addr) = match config.metrics_listen {
@@ -196,6 +205,8 @@ impl Webhook {
             router: router(Arc::clone(&state)),
             metrics_router: metrics_router(state),
             acceptor,
+            bounds,
+            metrics_bounds,
             cert,
             lister,
             metrics,
@@ -224,14 +235,20 @@ impl StartedWebhook {
         ));
         tasks.spawn(Arc::clone(&self.cert).watch(self.tls_reload_interval));
         if let Some(listener) = self.metrics_listener {
-            let router = self.metrics_router;
-            tasks.spawn(async move {
-                if let Err(error) = axum::serve(listener, router).await {
-                    tracing::error!(%error, "metrics listener failed");
-                }
-            });
+            tasks.spawn(podid_listener::serve(
+                listener,
+                self.metrics_router,
+                self.metrics_bounds,
+                std::future::pending(),
+            ));
         }
-        tasks.spawn(accept_loop(self.listener, self.router, self.acceptor));
+        tasks.spawn(podid_listener::serve_tls(
+            self.listener,
+            self.router,
+            self.bounds,
+            self.acceptor,
+            std::future::pending(),
+        ));
         shutdown.await;
         tracing::info!("shutting down podid webhook");
         // In-flight admissions are short (no network); dropping them is safe because the API
@@ -376,48 +393,13 @@ async fn encode_metrics(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Accepts TLS connections and serves HTTP/1.1 or HTTP/2 on each until the task is dropped.
-async fn accept_loop(listener: TcpListener, router: Router, acceptor: TlsAcceptor) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS);
-    let builder = Arc::new(builder);
-    let mut connections = JoinSet::new();
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(pair) => pair,
-            Err(error) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Reap finished connections so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
-        let _ = stream.set_nodelay(true);
-        let (router, builder, acceptor) = (router.clone(), Arc::clone(&builder), acceptor.clone());
-        connections.spawn(async move {
-            let tls =
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, %peer, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let service = TowerToHyperService::new(router);
-            if let Err(error) = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
+/// The HTTPS listener's deadlines with the metrics listener's small caps.
+fn metrics_limits(https: &Limits) -> Limits {
+    let max_connections = https.max_connections.min(METRICS_MAX_CONNECTIONS);
+    Limits {
+        max_connections,
+        max_connections_per_client: METRICS_MAX_PER_CLIENT.map(|cap| cap.min(max_connections)),
+        ..*https
     }
 }
 

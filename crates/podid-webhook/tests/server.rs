@@ -168,6 +168,7 @@ async fn start() -> Harness {
             jitter: Jitter::Random,
         },
         service_accounts: ServiceAccountSource::Off,
+        connections: podid_webhook::DEFAULT_CONNECTION_LIMITS,
     };
     let started = Webhook::start(config).await.unwrap();
     let url = format!("https://{}", started.addr);

@@ -181,6 +181,22 @@ pub(crate) struct ServerArgs {
         value_delimiter = ','
     )]
     pub(crate) jwks_allow_networks: Vec<ipnet::IpNet>,
+    /// Time a new connection has to send its first request's headers (after TLS).
+    #[arg(long, env = "PODID_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub(crate) header_read_timeout: Duration,
+    /// Time a keep-alive connection (HTTP/1 or h2) may wait for its next request.
+    #[arg(long, env = "PODID_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub(crate) idle_timeout: Duration,
+    /// Time a client has to finish the TLS handshake.
+    #[arg(long, env = "PODID_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) tls_handshake_timeout: Duration,
+    /// Open connections at most; more are closed as soon as they are accepted.
+    #[arg(long, env = "PODID_MAX_CONNECTIONS", default_value = "10000")]
+    pub(crate) max_connections: NonZeroU32,
+    /// Open connections per client IP at most; 0 (the default) for no per-client cap (clients
+    /// behind one load balancer share its address).
+    #[arg(long, env = "PODID_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 0)]
+    pub(crate) max_connections_per_client: u32,
     #[command(flatten)]
     pub(crate) issuing: IssuingArgs,
 }
@@ -307,6 +323,18 @@ pub(crate) struct WebhookArgs {
     /// How long a pod whose service account the watch has not delivered yet waits for it.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub(crate) service_account_lookup_grace_period: Duration,
+    /// Time a new connection has to send its first request's headers (after TLS).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub(crate) header_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next review.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub(crate) idle_timeout: Duration,
+    /// Time the API server has to finish the TLS handshake.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) tls_handshake_timeout: Duration,
+    /// Open HTTPS connections at most; more are closed as soon as they are accepted.
+    #[arg(long, default_value = "1024")]
+    pub(crate) max_connections: NonZeroU32,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use podid_agent_cli::os::{create_private_dir, shutdown_signal};
 use podid_issuer::sts::{SdkUpstream, SourceKind, StsIssuer, StsLimits, UpstreamConfig};
-use podid_server::{AdminKey, BoundServer, IssuingMode, ServerOptions, ServiceConfig};
+use podid_server::{
+    AdminKey, BoundServer, ConnectionLimits, DEFAULT_CONNECTION_LIMITS, IssuingMode, ServerOptions,
+    ServiceConfig,
+};
 
 use crate::cli::{IssuerKind, IssuingArgs, ServerArgs};
 use crate::kek::KekConfig;
@@ -42,6 +46,7 @@ pub(crate) struct ServerConfig {
     pub(crate) keks: KekConfig,
     pub(crate) service: ServiceConfig,
     pub(crate) issuing: IssuingConfig,
+    pub(crate) connections: ConnectionLimits,
 }
 
 /// The validated issuing mode.
@@ -165,6 +170,16 @@ impl ServerConfig {
             allowed_networks: args.jwks_allow_networks,
         };
         service.sts_session_sharing = args.issuing.sts_session_sharing;
+        let connections = ConnectionLimits {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            tls_handshake_timeout: args.tls_handshake_timeout,
+            max_connections: args.max_connections,
+            max_connections_per_client: NonZeroU32::new(args.max_connections_per_client),
+        };
+        if let Err(e) = connections.validate() {
+            usage!("connection limits: {e}");
+        }
         Ok(Self {
             listen: args.listen,
             tls,
@@ -179,6 +194,7 @@ impl ServerConfig {
             },
             service,
             issuing,
+            connections,
         })
     }
 
@@ -194,6 +210,7 @@ impl ServerConfig {
             keks: KekConfig::default(),
             service: ServiceConfig::new("us-east-1", LOCAL_ACCOUNT),
             issuing,
+            connections: DEFAULT_CONNECTION_LIMITS,
         }
     }
 
@@ -251,6 +268,7 @@ pub(crate) async fn start(mut config: ServerConfig) -> anyhow::Result<Started> {
         admin_key: admin_key.clone(),
         keks,
         issuing,
+        connections: config.connections,
     };
     let server = match BoundServer::bind(options).await {
         Ok(server) => server,
@@ -404,6 +422,21 @@ mod tests {
         assert!(is_usage(config(&["--store", "etcd:http://x"])));
         assert!(is_usage(config(&["--store", "sqlite:"])));
         assert!(is_usage(config(&["--audit-retention", "0s"])));
+        assert!(is_usage(config(&["--header-read-timeout", "0s"])));
+        assert!(is_usage(config(&[
+            "--max-connections",
+            "10",
+            "--max-connections-per-client",
+            "11"
+        ])));
+    }
+
+    #[test]
+    fn connection_flag_defaults_are_the_library_defaults() {
+        assert_eq!(
+            config(&[]).unwrap().connections,
+            podid_server::DEFAULT_CONNECTION_LIMITS
+        );
     }
 
     #[test]

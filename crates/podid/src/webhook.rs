@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use podid_agent_cli::os::shutdown_signal;
 use podid_aws::sigv4::SigningCredentials;
 use podid_webhook::{
-    CredentialSource, FULL_URI_IPV4, FULL_URI_IPV6, Jitter, MutationConfig, ServiceAccountSource,
-    Webhook, WebhookConfig,
+    ConnectionLimits, CredentialSource, DEFAULT_CONNECTION_LIMITS, FULL_URI_IPV4, FULL_URI_IPV6,
+    Jitter, MutationConfig, ServiceAccountSource, Webhook, WebhookConfig,
 };
 use reqwest::Url;
 
@@ -156,6 +156,13 @@ pub(crate) fn config_from_args(
             jitter: Jitter::Random,
         },
         service_accounts: ServiceAccountSource::Off,
+        connections: ConnectionLimits {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            tls_handshake_timeout: args.tls_handshake_timeout,
+            max_connections: args.max_connections,
+            ..DEFAULT_CONNECTION_LIMITS
+        },
     })
 }
 
@@ -237,6 +244,7 @@ mod tests {
         assert!(!c.mutation.regional_sts);
         assert_eq!(c.region, "us-east-1");
         assert_eq!(c.sync_interval.as_secs(), 5);
+        assert_eq!(c.connections, DEFAULT_CONNECTION_LIMITS);
         assert_eq!(
             c.credentials,
             CredentialSource::SharedFile {

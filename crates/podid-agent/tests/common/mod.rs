@@ -210,6 +210,9 @@ pub fn config(endpoints: Vec<Url>) -> AgentConfig {
     config.metrics_address = "127.0.0.1".parse().unwrap();
     config.metrics_port = 0;
     config.node_name = Some("node-1".into());
+    // Every test client is 127.0.0.1, and some tests open 100 connections at once: the
+    // per-client cap has its own tests (connections.rs), which set it.
+    config.connections.max_connections_per_client = None;
     config
 }
 

@@ -1,33 +1,38 @@
-//! The accept loop: plain HTTP or TLS (rustls), HTTP/1.1 and HTTP/2, per-connection timeouts,
-//! graceful shutdown.
-//!
-//! Written on hyper-util rather than `axum::serve` because axum's helper serves only plain TCP and
-//! podid needs one loop for both, with header-read timeouts and connection draining.
+//! The listener: TLS configuration, the default deadlines and connection caps, and the drain
+//! deadline at shutdown. The accept loop itself (plain HTTP or TLS, HTTP/1.1 and h2c/h2,
+//! connection caps, header-read, idle and handshake deadlines) is podid-listener's.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use podid_listener::{Bounds, Limits};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
-/// A client must send its request headers within this time (slowloris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// TLS handshakes that take longer are dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most request headers per request (hyper's default is 100).
-const MAX_HEADERS: usize = 100;
+
+/// Default deadlines and caps (`podid server` flags; issue 10, item 5). Request headers are
+/// limited to hyper's default of 100.
+pub const DEFAULT_CONNECTION_LIMITS: Limits = Limits {
+    // SDKs send a request's head at once; 5 s stops slowloris without troubling slow links.
+    header_read_timeout: Duration::from_secs(5),
+    // Above the 90 s idle timeout of Go's, reqwest's (the agent's) and client-go's pools, so
+    // that clients close idle connections first and never reuse one the server is closing.
+    idle_timeout: Duration::from_secs(120),
+    tls_handshake_timeout: Duration::from_secs(10),
+    max_connections: match NonZeroU32::new(10_000) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    },
+    // Off: every agent of a cluster may reach the server through one load-balancer address.
+    max_connections_per_client: None,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -82,90 +87,35 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains open connections.
+/// Serves `router` on `listener` until `shutdown` resolves, then drains open connections for up
+/// to [`DRAIN_TIMEOUT`].
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    bounds: Bounds,
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS);
-    let builder = Arc::new(builder);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(error) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let service =
-                router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
-            let service = TowerToHyperService::new(service);
-            let result = match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(tls_stream)) => {
-                            watcher
-                                .watch(
-                                    builder
-                                        .serve_connection_with_upgrades(
-                                            TokioIo::new(tls_stream),
-                                            service,
-                                        )
-                                        .into_owned(),
-                                )
-                                .await
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%error, %peer, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    }
-                }
-                None => {
-                    watcher
-                        .watch(
-                            builder
-                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                                .into_owned(),
-                        )
-                        .await
-                }
-            };
-            if let Err(error) = result {
-                tracing::debug!(%error, %peer, "connection ended with an error");
+    // Shutdown starts the drain inside the loop; the drain's own deadline starts with it.
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopped_tx.send(());
+    };
+    let serving = async move {
+        match tls {
+            Some(acceptor) => {
+                podid_listener::serve_tls(listener, router, bounds, acceptor, shutdown).await;
             }
-        });
+            None => podid_listener::serve(listener, router, bounds, shutdown).await,
+        }
+    };
+    tokio::pin!(serving);
+    tokio::select! {
+        () = &mut serving => return,
+        _ = stopped_rx => {}
     }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_TIMEOUT, serving).await.is_err() {
         tracing::warn!("some connections did not finish within the drain timeout");
     }
 }

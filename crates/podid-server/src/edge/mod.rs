@@ -28,13 +28,12 @@ use crate::protocol::query::QueryRequest;
 use authenticate::Authenticator;
 use prometheus_client::registry::Registry;
 
-/// Every route podid serves.
-/// `metrics` (the `sts` mode's counters) adds an unauthenticated `GET /metrics`, like the
-/// probes.
+/// Every route podid serves. `metrics` (the listener's connection counters, and the `sts`
+/// mode's upstream counters) is served unauthenticated at `GET /metrics`, like the probes.
 pub(crate) fn router(
     state: Arc<ApiState>,
     authenticator: Arc<Authenticator>,
-    metrics: Option<Arc<Registry>>,
+    metrics: Arc<Registry>,
 ) -> Router {
     let authenticated = Router::new()
         .route("/", get(query_or_json11).post(query_or_json11))
@@ -54,11 +53,8 @@ pub(crate) fn router(
             authenticate::authenticate,
         ))
         .with_state(state.clone());
-    let public = match metrics {
-        Some(registry) => Router::new().route("/metrics", get(move || encode_metrics(registry))),
-        None => Router::new(),
-    };
-    public
+    Router::new()
+        .route("/metrics", get(move || encode_metrics(metrics)))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route(
