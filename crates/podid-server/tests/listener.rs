@@ -4,11 +4,13 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use podid_server::{
     AdminKey, BoundServer, ConnectionLimits, IssuingMode, ServerOptions, ServiceConfig,
 };
+use podid_store::envelope::{Kek, KekSet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -31,6 +33,7 @@ async fn start(max_connections: u32) -> Running {
         service: ServiceConfig::new("us-east-1", "000000000000"),
         backend,
         admin_key: AdminKey::generate().unwrap(),
+        keks: Arc::new(KekSet::new(Kek::generate().unwrap(), Vec::new()).unwrap()),
         issuing: IssuingMode::Local,
         connections: ConnectionLimits {
             header_read_timeout: HEADER,

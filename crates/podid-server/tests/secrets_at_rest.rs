@@ -58,6 +58,7 @@ async fn boot(
         admin_key: admin.clone(),
         keks,
         issuing: IssuingMode::Local,
+        connections: podid_server::DEFAULT_CONNECTION_LIMITS,
     })
     .await?;
     let base = format!("http://{}", server.local_addr());
