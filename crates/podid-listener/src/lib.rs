@@ -22,6 +22,6 @@ mod serve;
 pub use admission::Bounds;
 pub use limits::Limits;
 pub use metrics::ListenerMetrics;
-pub use serve::serve;
 #[cfg(feature = "tls")]
 pub use serve::serve_tls;
+pub use serve::{SecureTransport, serve};

@@ -109,6 +109,7 @@ async fn run(
             bounds: bounds.clone(),
             peer,
             stop: stop_rx.clone(),
+            secure: false,
         };
         let transport = transport.clone();
         connections.spawn(async move {
@@ -134,6 +135,11 @@ async fn accept_failed(error: &std::io::Error) {
     tokio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
+/// Whether the request arrived over TLS: a request extension every handler can read (IAM's
+/// `aws:SecureTransport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecureTransport(pub bool);
+
 /// One admitted connection.
 struct Connection {
     router: Router,
@@ -141,17 +147,22 @@ struct Connection {
     bounds: Bounds,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
+    /// Set once the TLS handshake is done.
+    secure: bool,
 }
 
 impl Connection {
-    async fn run(self, stream: TcpStream, transport: Transport) {
+    async fn run(mut self, stream: TcpStream, transport: Transport) {
         match transport {
             Transport::Plain => self.serve(stream).await,
             #[cfg(feature = "tls")]
             Transport::Tls(acceptor) => {
                 let deadline = self.bounds.limits().tls_handshake_timeout;
                 match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => self.serve(tls).await,
+                    Ok(Ok(tls)) => {
+                        self.secure = true;
+                        self.serve(tls).await;
+                    }
                     Ok(Err(error)) => {
                         tracing::debug!(%error, client.addr = %self.peer, "TLS handshake failed");
                     }
@@ -174,6 +185,7 @@ impl Connection {
         let service = Tracked {
             inner: TowerToHyperService::new(self.router.clone()),
             peer: self.peer,
+            secure: SecureTransport(self.secure),
             activity: Arc::clone(&activity),
         };
         let mut conn = pin!(
@@ -222,11 +234,12 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// The router as a hyper service that tells the connection's [`Activity`] when each request
 /// starts and is answered, and gives handlers the client address (`ConnectInfo<SocketAddr>`,
-/// as `axum::serve` with connect info did).
+/// as `axum::serve` with connect info did) and whether it came over TLS ([`SecureTransport`]).
 #[derive(Clone)]
 struct Tracked {
     inner: TowerToHyperService<Router>,
     peer: SocketAddr,
+    secure: SecureTransport,
     activity: Arc<Activity>,
 }
 
@@ -238,6 +251,7 @@ impl hyper::service::Service<http::Request<Incoming>> for Tracked {
     fn call(&self, mut request: http::Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.begin();
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(self.secure);
         TrackedFuture {
             inner: self.inner.call(request),
             _in_flight: in_flight,

@@ -41,6 +41,8 @@ pub(crate) enum Assumer<'a> {
     Identity {
         caller: &'a Caller,
         source_ip: Option<IpAddr>,
+        /// Whether the request came over TLS (`aws:SecureTransport`).
+        secure_transport: bool,
     },
     /// A session this issuer minted a moment ago, chaining to the next role (EKS Auth's target
     /// role). Local mode judges it as the session's [`Caller`]; `sts` mode signs with it.
@@ -238,6 +240,7 @@ impl Issuer for LocalAuthority {
                         assumer: Assumer::Identity {
                             caller: &caller,
                             source_ip: None,
+                            secure_transport: false,
                         },
                         ..request
                     },
@@ -360,13 +363,23 @@ impl LocalAuthority {
         request: &AssumeRequest<'_>,
         actions: &[&'static str],
     ) -> Result<(), AssumeError> {
-        let Assumer::Identity { caller, source_ip } = request.assumer else {
+        let Assumer::Identity {
+            caller,
+            source_ip,
+            secure_transport,
+        } = request.assumer
+        else {
             return Ok(());
         };
         for action in actions {
-            if let Err(reason) =
-                authz::check(&self.iam, caller, source_ip, action, request.role_arn, &[])
-            {
+            if let Err(reason) = authz::check(
+                &self.iam,
+                caller,
+                source_ip,
+                action,
+                request.role_arn,
+                &[("aws:SecureTransport", bool_text(secure_transport))],
+            ) {
                 return Err(AssumeError::IdentityDenied(Denied {
                     caller_arn: caller.arn.clone(),
                     action: (*action).to_owned(),
@@ -497,3 +510,8 @@ pub(crate) fn valid_session_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// IAM's spelling of a `Bool` context value.
+fn bool_text(value: bool) -> &'static str {
+    if value { "true" } else { "false" }
+}

@@ -238,7 +238,17 @@ pub(crate) fn authorize_with(
     resource: &str,
     extra: &[(&str, &str)],
 ) -> Result<(), Denied> {
-    let Err(reason) = check(iam, &info.caller, info.source_ip, action, resource, extra) else {
+    let mut keys = Vec::with_capacity(extra.len() + 1);
+    keys.push((
+        "aws:SecureTransport",
+        if info.secure_transport {
+            "true"
+        } else {
+            "false"
+        },
+    ));
+    keys.extend_from_slice(extra);
+    let Err(reason) = check(iam, &info.caller, info.source_ip, action, resource, &keys) else {
         return Ok(());
     };
     tracing::info!(caller = %info.caller.arn, action, resource, ?reason, "access denied");

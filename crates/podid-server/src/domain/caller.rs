@@ -71,6 +71,8 @@ pub(crate) struct RequestInfo {
     pub(crate) service: String,
     pub(crate) region: String,
     pub(crate) source_ip: Option<IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub(crate) secure_transport: bool,
     pub(crate) user_agent: Option<String>,
     pub(crate) caller: Caller,
 }

@@ -145,6 +145,10 @@ async fn admit(
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip()),
+        secure_transport: parts
+            .extensions
+            .get::<podid_listener::SecureTransport>()
+            .is_some_and(|s| s.0),
         user_agent: parts
             .headers
             .get(http::header::USER_AGENT)

@@ -74,6 +74,7 @@ fn caller(user: &str) -> RequestInfo {
         service: "iam".into(),
         region: "us-east-1".into(),
         source_ip: None,
+        secure_transport: false,
         user_agent: None,
         caller: Caller {
             access_key_id: "AKIATEST".into(),

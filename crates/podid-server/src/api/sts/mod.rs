@@ -175,6 +175,7 @@ async fn assume_role_checked(
             assumer: Assumer::Identity {
                 caller: &info.caller,
                 source_ip: info.source_ip,
+                secure_transport: info.secure_transport,
             },
             session_name: session_name.to_owned(),
             lifetime: Lifetime::Sts { requested_secs },

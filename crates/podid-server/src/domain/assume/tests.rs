@@ -188,6 +188,7 @@ fn sts_lifetimes_follow_the_role_and_the_chaining_rule() {
     let identity = Assumer::Identity {
         caller: &alice,
         source_ip: None,
+        secure_transport: false,
     };
     let long = arn("long");
     let default = a
@@ -223,6 +224,7 @@ fn sts_lifetimes_follow_the_role_and_the_chaining_rule() {
     let chained = Assumer::Identity {
         caller: &chained_caller,
         source_ip: None,
+        secure_transport: false,
     };
     let two_hours = Lifetime::Sts {
         requested_secs: Some(7200),
@@ -243,6 +245,7 @@ fn an_identity_needs_its_own_policies_too() {
         Assumer::Identity {
             caller: &bob,
             source_ip: None,
+            secure_transport: false,
         },
         Lifetime::Sts {
             requested_secs: None,
@@ -270,6 +273,7 @@ fn chaining_carries_transitive_tags_and_refuses_to_override_them() {
     let chained = Assumer::Identity {
         caller: &caller,
         source_ip: None,
+        secure_transport: false,
     };
     let target = arn("target");
     let hop = Lifetime::Fixed(Duration::from_secs(59 * 60));

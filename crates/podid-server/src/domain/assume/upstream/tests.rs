@@ -163,6 +163,7 @@ async fn iam_identities_cannot_assume_upstream_roles_through_podid() {
             Assumer::Identity {
                 caller: &caller,
                 source_ip: None,
+                secure_transport: false,
             },
         ))
         .await;
