@@ -15,7 +15,7 @@ use crate::handler::{CredentialService, check_request, read_token};
 /// or EKS Auth.
 pub fn credentials_request(bound: &[IpAddr], request: &http::Request<()>, now: i64) -> u16 {
     let (hosts, display) = CredentialService::hosts_for(bound);
-    let refusal = match check_request(&hosts, request.uri(), request.headers()) {
+    let refusal = match check_request(&hosts, request.version(), request.uri(), request.headers()) {
         Ok(token) => match read_token(token, now) {
             Ok(_) => return 200,
             Err(refusal) => refusal,

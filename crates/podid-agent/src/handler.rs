@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use podid_token::{TokenError, UnverifiedClaims, peek_unverified};
 use tracing::Instrument;
@@ -61,9 +61,14 @@ pub(crate) async fn credentials(
 ) -> Response {
     let started = tokio::time::Instant::now();
     let span = tracing::debug_span!("credentials", client.addr = %client);
-    let response = answer(&service, request.uri(), request.headers())
-        .instrument(span)
-        .await;
+    let response = answer(
+        &service,
+        request.version(),
+        request.uri(),
+        request.headers(),
+    )
+    .instrument(span)
+    .await;
     service.metrics.http_response(response.status().as_u16());
     service
         .metrics
@@ -72,8 +77,13 @@ pub(crate) async fn credentials(
     response
 }
 
-async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap) -> Response {
-    let token = match check_request(&service.hosts, uri, headers) {
+async fn answer(
+    service: &Arc<CredentialService>,
+    version: Version,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let token = match check_request(&service.hosts, version, uri, headers) {
         Ok(token) => token,
         Err(refusal) => return refusal.respond(&service.hosts_display),
     };
@@ -100,6 +110,8 @@ async fn answer(service: &Arc<CredentialService>, uri: &Uri, headers: &HeaderMap
 pub(crate) enum Refusal {
     /// More than one `Host` header.
     TooManyHosts,
+    /// An HTTP/1.1 request without a `Host` header.
+    MissingHost,
     /// The request named this host (port stripped), not one the agent serves.
     WrongHost(String),
     /// No `Authorization` header, or an empty one.
@@ -114,7 +126,8 @@ impl Refusal {
     /// The answer, in the reference's words; `hosts_display` lists the accepted hosts.
     pub(crate) fn respond(self, hosts_display: &str) -> Response {
         match self {
-            Self::TooManyHosts => too_many_hosts(),
+            Self::TooManyHosts => go_bad_request("too many Host headers"),
+            Self::MissingHost => go_bad_request("missing required Host header"),
             Self::WrongHost(bare) => text_response(
                 StatusCode::FORBIDDEN,
                 &format!(
@@ -141,6 +154,7 @@ impl Refusal {
 /// `hosts` (403 otherwise), then a non-empty `Authorization` (400). Returns the raw token.
 pub(crate) fn check_request<'h>(
     hosts: &[String],
+    version: Version,
     uri: &Uri,
     headers: &'h HeaderMap,
 ) -> Result<&'h [u8], Refusal> {
@@ -149,6 +163,15 @@ pub(crate) fn check_request<'h>(
     if headers.get_all(header::HOST).iter().nth(1).is_some() {
         tracing::debug!("refused: more than one Host header");
         return Err(Refusal::TooManyHosts);
+    }
+    // HTTP/1.1 requires Host (RFC 9112 §3.2); Go refuses a request without one, unless its
+    // absolute-form target names the host. HTTP/1.0 may omit it (and meets the host check).
+    if version == Version::HTTP_11
+        && uri.authority().is_none()
+        && !headers.contains_key(header::HOST)
+    {
+        tracing::debug!("refused: no Host header");
+        return Err(Refusal::MissingHost);
     }
     // An absolute-form target (`GET http://host/v1/credentials`) names the host itself, and
     // Go uses it over the Host header; so does this check.
@@ -215,12 +238,12 @@ pub(crate) fn text_response(status: StatusCode, message: &str) -> Response {
     response
 }
 
-/// Go's answer to a request with two Host headers, exactly: no newline, and the connection
-/// closed after it.
-fn too_many_hosts() -> Response {
+/// Go's answer to a request its server refuses before any handler (two Host headers, none),
+/// exactly: `400 Bad Request: <reason>`, no newline, and the connection closed after it.
+fn go_bad_request(reason: &str) -> Response {
     let mut response = (
         StatusCode::BAD_REQUEST,
-        "400 Bad Request: too many Host headers",
+        format!("400 Bad Request: {reason}"),
     )
         .into_response();
     let headers = response.headers_mut();

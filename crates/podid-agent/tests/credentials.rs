@@ -358,3 +358,29 @@ async fn a_second_host_header_or_an_absolute_target_cannot_pass_the_host_check()
     assert_eq!(status, 200);
     assert_eq!(fake.calls(), 1);
 }
+
+#[tokio::test]
+async fn an_http11_request_without_host_is_refused_as_go_refuses_it() {
+    let fake = Fake::start().await;
+    let agent = start(config(vec![fake.url.clone()])).await;
+    let addr = agent.started_addrs[0];
+    let token = fake.token("ns", "sa", "p1");
+    let (status, body) = raw(
+        addr,
+        &format!("GET /v1/credentials HTTP/1.1\r\nAuthorization: {token}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "400 Bad Request: missing required Host header")
+    );
+    // HTTP/1.0 may omit Host: it then meets the host check with an empty host.
+    let (status, body) = raw(
+        addr,
+        &format!("GET /v1/credentials HTTP/1.0\r\nAuthorization: {token}"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(body.ends_with("address not \n"), "{body}");
+    assert_eq!(fake.calls(), 0);
+}
